@@ -8,6 +8,7 @@ import { Tensor } from '../../core/tensor.js';
 import { validateModel } from '../../core/validate.js';
 import { constantsToInitializers } from '../../core/weights.js';
 import { ChannelAnalysis, ChannelMember, StructuredPruningError, analyzeChannels } from './dependency.js';
+import type { GradientSums } from '../prune/criteria.js';
 import { ChannelCriterion, CHANNEL_CRITERIA, channelImportance, channelsToKeep } from './rank.js';
 
 export interface PruneChannelsOptions {
@@ -25,6 +26,8 @@ export interface PruneChannelsOptions {
    * channels ran no faster, while 8/16/32 channels ran 2.1x faster.
    */
   channelMultiple?: number;
+  /** Gradient sums by tensor name for the 'taylor' criterion (accumulateGradients over the tensors taylorTensors names). */
+  gradients?: GradientSums;
   /** Throw when a group cannot be pruned for any reason other than reaching a graph output (default false). */
   requireAll?: boolean;
 }
@@ -57,7 +60,8 @@ export function countMacs(model: Model): number {
   return macs;
 }
 
-function countParams(model: Model): number {
+/** Parameters (elements of weight initializers). */
+export function countParams(model: Model): number {
   let n = 0;
   for (const t of model.graph.initializers.values()) if (isParameterTensor(t)) n += t.size;
   return n;
@@ -133,6 +137,25 @@ export function removeChannels(model: Model, analysis: ChannelAnalysis, keep: Ma
   return out;
 }
 
+/**
+ * Channels a group of `channels` keeps when a fraction `ratio` is removed: at least `minChannels`, rounded to the
+ * nearest multiple of `multiple` (never to 0, never above the group's own size).
+ */
+export function keptChannelCount(channels: number, ratio: number, minChannels = 1, multiple = 1): number {
+  const remove = Math.floor(ratio * channels + 1e-9);
+  let kept = Math.min(channels, Math.max(minChannels, channels - remove));
+  if (multiple > 1 && channels > multiple) kept = Math.min(channels, Math.max(multiple, Math.round(kept / multiple) * multiple));
+  return kept;
+}
+
+/** Validates a model a channel pass produced and checks that shape inference fails nowhere it did not fail before. */
+export function checkShrunkGraph(before: Model, after: Model, pass = 'structured pruning'): void {
+  validateModel(after);
+  const failed = new Set(inferShapes(before, { strict: false }).failures.map((f) => f.node.label));
+  const broken = inferShapes(after, { strict: false }).failures.find((f) => !failed.has(f.node.label));
+  if (broken) throw new StructuredPruningError(`${pass} produced an inconsistent graph: ${broken.message}`);
+}
+
 function checkOptions(options: PruneChannelsOptions): void {
   const { ratio, macReduction } = options;
   if ((ratio === undefined) === (macReduction === undefined)) throw new StructuredPruningError('structured pruning: give either a channel ratio or a MAC reduction target');
@@ -144,6 +167,9 @@ function checkOptions(options: PruneChannelsOptions): void {
   }
   const min = options.minChannels ?? 1;
   if (!Number.isInteger(min) || min < 1) throw new StructuredPruningError(`structured pruning: minChannels ${min} must be a whole number of at least 1`);
+  if (options.criterion === 'taylor' && !options.gradients) {
+    throw new StructuredPruningError('structured pruning: the taylor criterion needs gradient sums (accumulateGradients over the tensors taylorTensors names)');
+  }
 }
 
 /**
@@ -165,16 +191,12 @@ export function pruneChannels(model: Model, options: PruneChannelsOptions): { mo
     const why = analysis.groups.find((g) => !g.reachesOutput)?.reason ?? 'the model has no Conv or Gemm channels to prune';
     throw new StructuredPruningError(`structured pruning: no channel group can be pruned: ${why}`);
   }
-  const scores = new Map(prunable.map((g) => [g.id, channelImportance(base, g, criterion)]));
+  const scores = new Map(prunable.map((g) => [g.id, channelImportance(base, g, criterion, options.gradients)]));
   const multiple = options.channelMultiple ?? 1;
   if (!Number.isInteger(multiple) || multiple < 1) throw new StructuredPruningError(`structured pruning: channelMultiple ${multiple} must be a whole number of at least 1`);
-  const choose = (ratio: number) => new Map(prunable.map((g) => {
-    const remove = Math.floor(ratio * g.channels + 1e-9);
-    let kept = Math.min(g.channels, Math.max(minChannels, g.channels - remove));
-    // Round to the nearest multiple (never to 0, never above the group's own size).
-    if (multiple > 1 && g.channels > multiple) kept = Math.min(g.channels, Math.max(multiple, Math.round(kept / multiple) * multiple));
-    return [g.id, channelsToKeep(scores.get(g.id)!, kept)];
-  }));
+  const choose = (ratio: number) => new Map(prunable.map((g) => [
+    g.id, channelsToKeep(scores.get(g.id)!, keptChannelCount(g.channels, ratio, minChannels, multiple)),
+  ]));
 
   const macsBefore = countMacs(base);
   let ratio = options.ratio ?? 0;
@@ -194,10 +216,7 @@ export function pruneChannels(model: Model, options: PruneChannelsOptions): { mo
   }
   const keep = choose(ratio);
   const pruned = removeChannels(base, analysis, keep);
-  validateModel(pruned);
-  const before = new Set(inferShapes(base, { strict: false }).failures.map((f) => f.node.label));
-  const broken = inferShapes(pruned, { strict: false }).failures.find((f) => !before.has(f.node.label));
-  if (broken) throw new StructuredPruningError(`structured pruning produced an inconsistent graph: ${broken.message}`);
+  checkShrunkGraph(base, pruned);
 
   return {
     model: pruned,

@@ -74,7 +74,7 @@ test('bad options are refused in one line', () => {
   assert.throws(() => pruneChannels(model, { ratio: 1 }), /channel ratio 1 must be in \[0, 1\)/);
   assert.throws(() => pruneChannels(model, {}), /either a channel ratio or a MAC reduction/);
   assert.throws(() => pruneChannels(model, { ratio: 0.5, macReduction: 0.5 }), /either a channel ratio or a MAC reduction/);
-  assert.throws(() => pruneChannels(model, { ratio: 0.5, criterion: 'fpgm' as never }), /unknown criterion 'fpgm'/);
+  assert.throws(() => pruneChannels(model, { ratio: 0.5, criterion: 'hrank' as never }), /unknown criterion 'hrank'/);
   assert.throws(() => pruneChannels(model, { ratio: 0.5, minChannels: 0 }), /minChannels 0/);
 });
 

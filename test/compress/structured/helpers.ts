@@ -62,3 +62,23 @@ export function predictedMacs(before: Model, after: Model): number {
   }
   return macs;
 }
+
+/** Copies channel `from` of an initializer (along an axis) over channel `to`, times `scale`. */
+export function copyChannel(model: Model, name: string, from: number, to: number, scale = 1, axis = 0): void {
+  const t = model.graph.initializers.get(name);
+  if (!t) throw new Error(`no initializer '${name}'`);
+  const data = Float32Array.from(t.toFloat32());
+  const size = t.dims[axis]!;
+  const inner = t.dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  for (let o = 0; o < data.length / (size * inner); o++) {
+    for (let i = 0; i < inner; i++) data[(o * size + to) * inner + i] = scale * data[(o * size + from) * inner + i]!;
+  }
+  model.graph.initializers.set(name, new Tensor(name, DataType.FLOAT, t.dims, data));
+}
+
+/** Replaces an initializer's values (same shape). */
+export function setValues(model: Model, name: string, values: number[]): void {
+  const t = model.graph.initializers.get(name);
+  if (!t || t.size !== values.length) throw new Error(`initializer '${name}' missing or not of ${values.length} values`);
+  model.graph.initializers.set(name, new Tensor(name, DataType.FLOAT, t.dims, Float32Array.from(values)));
+}
