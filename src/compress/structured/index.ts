@@ -1,4 +1,6 @@
-// Structured pruning: channel dependency groups, channel ranking, and the pass that shrinks the graph.
+// Structured pruning: channel dependency groups, channel ranking, the pass that shrinks the graph, and filter merging.
 export * from './dependency.js';
 export * from './rank.js';
 export * from './prune.js';
+export * from './merge.js';
+export * from './blocks.js';
