@@ -33,7 +33,7 @@ export interface FineTuneOptions {
   fit?: Omit<FitOptions, 'epochs' | 'lr'>;
 }
 
-const DEFAULT_OPTIMIZER: OptimizerSpec = { kind: 'sgd', momentum: 0.9 };
+export const DEFAULT_OPTIMIZER: OptimizerSpec = { kind: 'sgd', momentum: 0.9 };
 
 /**
  * Trains the model with fixed masks (pruned weights get no gradient and are zeroed after every step). Pruned weights
@@ -109,7 +109,7 @@ export function agpSparsity(step: number, schedule: AgpSchedule): number {
 }
 
 /** A mask fed per step: the gradient and the updated weight are multiplied by the graph input `${param}.mask`. */
-function maskInputHook(mask: Tensor): ParameterHook {
+export function maskInputHook(mask: Tensor): ParameterHook {
   let input: string | undefined;
   const name = (b: GraphBuilder, param: string) => (input ??= b.input(`${param}.mask`, mask.dataType, [...mask.dims]));
   return {
