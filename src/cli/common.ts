@@ -92,6 +92,14 @@ export function positiveInt(option: string): (value: string) => number {
   };
 }
 
+export function positiveNumber(option: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${option} must be a positive number`);
+    return n;
+  };
+}
+
 export function nonNegativeInt(option: string): (value: string) => number {
   return (value: string) => {
     const n = Number(value);

@@ -1,5 +1,7 @@
-// nnzip prune MODEL: unstructured (magnitude, random, Taylor), N:M or structured (channel) pruning, with optional
-// masked fine-tuning, reporting parameters, non-zeros, MACs and accuracy before and after.
+// nnzip prune MODEL: unstructured (magnitude, random, Taylor, L1-penalty), N:M, structured channels (L1/L2 norm,
+// BatchNorm slimming, FPGM, Taylor; or filter merging), residual-block removal and sparse training from scratch, with
+// optional fine-tuning; reports parameters, non-zeros, MACs and accuracy before and after. The work is the library's
+// prunePass; this file parses options and prints.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { NnzipError } from '../core/errors.js';
 import { Model } from '../core/ir.js';
@@ -7,18 +9,16 @@ import { LayerStats, countNonzero, modelStats } from '../core/stats.js';
 import { Dataset } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
 import { ClassificationResult, evaluateClassifier } from '../eval/classification.js';
-import { Criterion, PruneOptions, accumulateGradients, fineTuneMasked, pruneAgp, pruneIterative, pruneUnstructured, prunableWeights } from '../compress/prune/index.js';
-import { ChannelCriterion, pruneChannels } from '../compress/structured/index.js';
+import { prunableWeights } from '../compress/prune/index.js';
+import { DEFAULT_PENALTY, PRUNE_METHODS, PruneMethod, PrunePassSpec, PruneSchedule, isStructured, prunePass } from '../compress/prune/pass.js';
+import { BLOCK_CRITERIA, BlockCriterion } from '../compress/structured/blocks.js';
 import { openDataset } from '../node/datasets.js';
 import { saveModel } from '../node/io.js';
 import { nodeRuntime } from '../runtime/node.js';
-import { TrainingSession } from '../train/session.js';
-import { buildTrainingProgram, inferenceModelWith } from '../train/training-graph.js';
-import { checkClassesFit, checkDataFits, fit } from '../train/trainer.js';
-import { action, collectPairs, nonNegativeInt, openModel, positiveInt, printJson, withCommonOptions } from './common.js';
-
-const UNSTRUCTURED = ['magnitude', 'random', 'taylor'] as const;
-const STRUCTURED: Record<string, ChannelCriterion> = { 'l1-norm': 'l1', 'l2-norm': 'l2', 'bn-slim': 'bn-scale' };
+import { checkClassesFit, checkDataFits } from '../train/trainer.js';
+import { measurePlan, sparsityList } from './measure.js';
+import { trainingProgress } from './progress.js';
+import { action, collectPairs, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
 
 function sparsityValue(option: string) {
   return (v: string) => {
@@ -29,16 +29,25 @@ function sparsityValue(option: string) {
 }
 
 interface PruneCliOptions {
-  sparsity: number;
-  method: string;
+  sparsity?: number;
+  method?: PruneMethod;
   nm?: string;
   structured?: boolean;
-  scope: 'global' | 'layer';
+  merge?: boolean;
+  blocks?: number;
+  blockCriterion: string;
+  scope: 'global' | 'layer' | 'sensitivity';
+  sensitivities: number[];
+  metric?: 'accuracy' | 'fidelity';
   layer: Record<string, string>;
   skipFirst?: boolean;
   skipLast?: boolean;
   schedule: string;
+  updateEvery?: number;
+  regrowFraction?: number;
   finetuneEpochs: number;
+  penalty?: number;
+  penaltyEpochs: number;
   data?: string;
   lr: number;
   batch: number;
@@ -49,6 +58,19 @@ interface PruneCliOptions {
   channelMultiple: number;
   output: string;
   json?: boolean;
+}
+
+const SCHEDULE_HELP = 'oneshot, iterative:K, agp, or sparse training from the given (initial) weights: scratch (fixed random mask), set or rigl (prune and regrow)';
+
+function parseSchedule(text: string, opts: PruneCliOptions): PruneSchedule {
+  const m = /^(oneshot|agp|scratch|set|rigl|iterative:(\d+))$/.exec(text);
+  if (!m) throw new NnzipError(`--schedule '${text}': use ${SCHEDULE_HELP}`);
+  if (m[2]) {
+    if (Number(m[2]) < 1) throw new NnzipError(`--schedule '${text}': iterative needs at least 1 round`);
+    return { kind: 'iterative', rounds: Number(m[2]) };
+  }
+  if (m[1] === 'set' || m[1] === 'rigl') return { kind: m[1], every: opts.updateEvery, fraction: opts.regrowFraction };
+  return { kind: m[1] as 'oneshot' | 'agp' | 'scratch' };
 }
 
 interface LayerRow {
@@ -78,37 +100,73 @@ function layerRows(before: LayerStats[], after: LayerStats[], nonzeros: Map<stri
   });
 }
 
+function methodLabel(spec: PrunePassSpec): string {
+  const parts: string[] = [];
+  if (spec.blocks) parts.push(`${spec.blocks.count} residual block${spec.blocks.count === 1 ? '' : 's'} (${spec.blocks.criterion})`);
+  if (spec.sparsity > 0 || !spec.blocks) {
+    if (spec.merge) parts.push('structured filter merging');
+    else if (isStructured(spec)) parts.push(`structured ${spec.method ?? 'l1-norm'}`);
+    else if (spec.method === 'nm' || spec.nm) parts.push(`nm ${spec.nm ?? '2:4'}`);
+    else parts.push(spec.method ?? 'magnitude');
+  }
+  return parts.join(' + ');
+}
+
 export function pruneCommand(): Command {
   return withCommonOptions(new Command('prune'))
-    .description('prune a model: unstructured, N:M, or structured channels that shrink the graph; optionally fine-tune with masks')
+    .description('prune a model: unstructured, N:M, structured channels or residual blocks that shrink the graph, or sparse training; optionally fine-tune')
     .argument('<model>', 'ONNX model file')
-    .requiredOption('--sparsity <s>', 'fraction of weights (or, structured, of channels per group) to remove, in [0, 1)', sparsityValue('--sparsity'))
-    .addOption(new Option('--method <m>', 'criterion').choices([...UNSTRUCTURED, 'nm', ...Object.keys(STRUCTURED)]).default('magnitude'))
+    .option('--sparsity <s>', 'fraction of weights (or, structured, of channels per group) to remove, in [0, 1)', sparsityValue('--sparsity'))
+    .addOption(new Option('--method <m>', 'criterion: magnitude, random, taylor, l1-reg (unstructured); nm; l1-norm, l2-norm, bn-slim, fpgm, taylor (structured); default magnitude, or l1-norm with --structured').choices([...PRUNE_METHODS]))
     .option('--nm <n:m>', 'N:M semi-structured pruning, e.g. 2:4 (keeps N of every M weights along the input dimension)')
-    .option('--structured', 'remove whole channels (method l1-norm by default) so the graph itself shrinks')
-    .addOption(new Option('--scope <scope>', 'one threshold across layers, or the same sparsity in each').choices(['global', 'layer']).default('layer'))
+    .option('--structured', 'remove whole channels so the graph itself shrinks')
+    .option('--merge', 'structured: merge clusters of similar channels into one (folding them into the consumers) instead of removing channels')
+    .option('--blocks <n>', 'remove N residual blocks (layer pruning) before anything else', positiveInt('--blocks'))
+    .addOption(new Option('--block-criterion <c>', 'how blocks are ranked: BatchNorm scale, L1 norm, or measured sensitivity').choices([...BLOCK_CRITERIA, 'sensitivity']).default('bn-scale'))
+    .addOption(new Option('--scope <scope>', 'one threshold across layers, the same sparsity in each, or per-layer sparsities from measured sensitivity').choices(['global', 'layer', 'sensitivity']).default('layer'))
+    .option('--sensitivities <list>', 'scope sensitivity: sparsities at which each layer is measured', sparsityList, [0.5, 0.7, 0.8, 0.9, 0.95, 0.98])
+    .addOption(new Option('--metric <metric>', 'sensitivity metric: accuracy (labelled --data) or fidelity to the unpruned model (default without labels)').choices(['accuracy', 'fidelity']))
     .option('--layer <pattern=s>', 'per-layer sparsity by name pattern (repeatable; * matches anything)', collectPairs, {})
     .option('--channel-multiple <n>', 'structured: round kept channels to a multiple of n (onnxruntime computes channels in blocks of 8)', positiveInt('--channel-multiple'), 8)
     .option('--skip-first', 'leave the first prunable layer alone')
     .option('--skip-last', 'leave the last prunable layer alone')
-    .option('--schedule <kind>', 'oneshot, iterative:K or agp (the last two fine-tune, so they need --data)', 'oneshot')
-    .option('--finetune-epochs <e>', 'masked fine-tuning epochs after pruning (needs --data)', nonNegativeInt('--finetune-epochs'), 0)
-    .option('--data <data>', 'data for fine-tuning, Taylor saliency and accuracy before and after')
-    .option('--lr <lr>', 'fine-tuning learning rate (SGD, momentum 0.9)', (v) => { const n = Number(v); if (!(n > 0)) throw new InvalidArgumentError('--lr must be a positive number'); return n; }, 0.01)
+    .option('--schedule <kind>', SCHEDULE_HELP, 'oneshot')
+    .option('--update-every <steps>', 'set/rigl: steps between mask updates (default 100)', positiveInt('--update-every'))
+    .option('--regrow-fraction <f>', 'set/rigl: fraction of active weights dropped and regrown per update, cosine-decayed (default 0.3)', positiveNumber('--regrow-fraction'))
+    .option('--penalty <lambda>', `L1 penalty strength for l1-reg (default ${DEFAULT_PENALTY['l1-reg']}) and bn-slim (default ${DEFAULT_PENALTY['bn-slim']})`, positiveNumber('--penalty'))
+    .option('--penalty-epochs <e>', 'l1-reg and bn-slim: epochs of training with the L1 penalty before pruning (needs --data; bn-slim with 0 ranks the scales as they are)', nonNegativeInt('--penalty-epochs'), 2)
+    .option('--finetune-epochs <e>', 'fine-tuning epochs after pruning (for scratch/set/rigl: training epochs); needs --data', nonNegativeInt('--finetune-epochs'), 0)
+    .option('--data <data>', 'data for training, Taylor saliency, sensitivity and accuracy before and after')
+    .option('--lr <lr>', 'learning rate of fine-tuning and penalty training (SGD, momentum 0.9)', positiveNumber('--lr'), 0.01)
     .option('--batch <b>', 'fine-tuning batch size', positiveInt('--batch'), 64)
     .option('--limit <n>', 'fine-tune on the first N training samples only', positiveInt('--limit'))
-    .option('--test-limit <n>', 'measure accuracy on the first N test samples only', positiveInt('--test-limit'))
-    .option('--seed <s>', 'seed (random criterion, shuffling)', nonNegativeInt('--seed'), 0)
+    .option('--test-limit <n>', 'measure accuracy (and sensitivity) on the first N test samples only', positiveInt('--test-limit'))
+    .option('--seed <s>', 'seed (random criterion, masks, shuffling, generated inputs)', nonNegativeInt('--seed'), 0)
     .option('--threads <n>', 'onnxruntime threads', positiveInt('--threads'), 2)
     .requiredOption('-o, --output <out.onnx>', 'where to write the pruned model')
     .action(action(async (path: string, opts: PruneCliOptions) => {
+      if (opts.sparsity === undefined && !opts.blocks) throw new NnzipError('give --sparsity S (or --blocks N to remove residual blocks)');
       const source = openModel(path, { runnable: true });
-      const structured = opts.structured || opts.method in STRUCTURED;
-      const scheduleMatch = /^(oneshot|agp|iterative:(\d+))$/.exec(opts.schedule);
-      if (!scheduleMatch) throw new NnzipError(`--schedule '${opts.schedule}': use oneshot, iterative:K or agp`);
-      const needsData = opts.finetuneEpochs > 0 || opts.schedule !== 'oneshot' || opts.method === 'taylor';
-      if (needsData && !opts.data) throw new NnzipError(`--data is needed for ${opts.method === 'taylor' ? 'Taylor saliency' : 'fine-tuning'}`);
-      if (structured && opts.schedule !== 'oneshot') throw new NnzipError('structured pruning runs one-shot (with --finetune-epochs); iterative and agp schedules are unstructured');
+      const overrides = Object.entries(opts.layer).map(([pattern, value]) => {
+        const s = Number(value);
+        if (!Number.isFinite(s) || s < 0 || s >= 1) throw new NnzipError(`--layer ${pattern}=${value}: the sparsity must be in [0, 1)`);
+        return { pattern, sparsity: s };
+      });
+      const method = opts.method ?? (opts.nm ? 'nm' : undefined);
+      const spec: PrunePassSpec = {
+        sparsity: opts.sparsity ?? 0, method, structured: opts.structured, merge: opts.merge, nm: opts.nm,
+        scope: opts.scope, overrides, skipFirst: opts.skipFirst, skipLast: opts.skipLast,
+        schedule: parseSchedule(opts.schedule, opts), finetuneEpochs: opts.finetuneEpochs,
+        penalty: method === 'l1-reg' || method === 'bn-slim' ? { strength: opts.penalty, epochs: opts.data ? opts.penaltyEpochs : 0 } : undefined,
+        blocks: opts.blocks ? { count: opts.blocks, criterion: opts.blockCriterion as BlockCriterion | 'sensitivity' } : undefined,
+        channelMultiple: opts.channelMultiple, sensitivities: opts.sensitivities, seed: opts.seed,
+      };
+      if (!opts.data) {
+        const why = method === 'taylor' ? 'Taylor saliency' : method === 'l1-reg' ? 'training with the L1 penalty (--method l1-reg)'
+          : opts.finetuneEpochs > 0 ? 'fine-tuning' : opts.schedule !== 'oneshot' ? `the ${opts.schedule} schedule` : undefined;
+        if (why) throw new NnzipError(`--data is needed for ${why}`);
+      }
+      if (method === 'l1-reg' && opts.penaltyEpochs === 0) throw new NnzipError('--method l1-reg trains with an L1 penalty first: --penalty-epochs must be at least 1');
       let train: Dataset | undefined, test: Dataset | undefined;
       if (opts.data) {
         train = openDataset(opts.data, 'train');
@@ -117,57 +175,25 @@ export function pruneCommand(): Command {
         checkClassesFit(source, train.classes, `--data ${opts.data}`);
       }
       const loader = train && new DataLoader(train, { batchSize: opts.batch, shuffle: true, seed: opts.seed, limit: opts.limit, reuseBuffers: true });
-      const testLoader = test && new DataLoader(test, { batchSize: 500, limit: opts.testLimit });
+      const testLoader = test?.classes !== undefined ? new DataLoader(test, { batchSize: 500, limit: opts.testLimit }) : undefined;
       const accuracy = async (m: Model): Promise<ClassificationResult | null> => (testLoader ? evaluateClassifier(nodeRuntime, m, testLoader, { threads: opts.threads }) : null);
+      const needsMeasure = opts.scope === 'sensitivity' || (opts.blocks && opts.blockCriterion === 'sensitivity');
+      const plan = needsMeasure ? await measurePlan(source, { data: opts.data, metric: opts.metric, samples: opts.testLimit, seed: opts.seed, threads: opts.threads }) : undefined;
       const before = modelStats(source);
       const accuracyBefore = await accuracy(source);
-      const fineTune = { runtime: nodeRuntime, loader: loader!, epochs: opts.finetuneEpochs, lr: opts.lr, threads: opts.threads };
-      let pruned: Model;
-      let details: unknown;
-      if (structured) {
-        const criterion = STRUCTURED[opts.method] ?? 'l1';
-        const result = pruneChannels(source, { ratio: opts.sparsity, criterion, channelMultiple: opts.channelMultiple });
-        pruned = result.model;
-        details = result.report;
-        if (opts.finetuneEpochs > 0) {
-          const optimizer = { kind: 'sgd' as const, momentum: 0.9 };
-          const session = await TrainingSession.create(nodeRuntime, buildTrainingProgram(pruned, { optimizer }), optimizer, { threads: opts.threads });
-          try {
-            await fit(session, pruned, loader!, { epochs: opts.finetuneEpochs, lr: opts.lr });
-            pruned = inferenceModelWith(pruned, session.modelValues());
-          } finally {
-            await session.release();
-          }
-        }
-      } else {
-        const overrides = Object.entries(opts.layer).map(([pattern, value]) => {
-          const s = Number(value);
-          if (!Number.isFinite(s) || s < 0 || s >= 1) throw new NnzipError(`--layer ${pattern}=${value}: the sparsity must be in [0, 1)`);
-          return { pattern, sparsity: s };
+      const progress = trainingProgress(!opts.json);
+      const tty = !opts.json && process.stderr.isTTY;
+      let result;
+      try {
+        result = await prunePass(source, spec, {
+          runtime: nodeRuntime, loader, lr: opts.lr, threads: opts.threads, measure: plan?.measure, onStep: progress.step,
+          onMeasure: tty ? (done, total) => process.stderr.write(`\rsensitivity: ${done}/${total} evaluations${done === total ? '\n' : ''}`) : undefined,
         });
-        const prune: PruneOptions = {
-          sparsity: opts.sparsity, method: (opts.method === 'nm' ? 'magnitude' : opts.method) as Criterion, scope: opts.scope, overrides,
-          skipFirst: opts.skipFirst, skipLast: opts.skipLast, seed: opts.seed,
-          nm: opts.method === 'nm' || opts.nm ? (opts.nm ?? '2:4') : undefined,
-        };
-        if (opts.method === 'taylor') prune.gradients = await accumulateGradients(nodeRuntime, source, loader!, prunableWeights(source).map((w) => w.name), { threads: opts.threads, batches: 50 });
-        if (scheduleMatch[2]) {
-          const result = await pruneIterative(source, prune, { ...fineTune, rounds: Number(scheduleMatch[2]), epochs: Math.max(1, opts.finetuneEpochs) });
-          pruned = result.model;
-          details = result.report;
-        } else if (opts.schedule === 'agp') {
-          const epochs = Math.max(1, opts.finetuneEpochs);
-          const steps = Math.max(1, Math.floor(loader!.batchCount * epochs * 0.75));
-          const result = await pruneAgp(source, prune, { final: opts.sparsity, steps, frequency: Math.max(1, Math.floor(steps / 20)) }, { ...fineTune, epochs });
-          pruned = result.model;
-          details = result.report;
-        } else {
-          const result = pruneUnstructured(source, prune);
-          pruned = result.model;
-          details = result.report;
-          if (opts.finetuneEpochs > 0) pruned = (await fineTuneMasked(pruned, result.masks, fineTune)).model;
-        }
+      } finally {
+        progress.stop();
       }
+      const pruned = result.model;
+      const structured = isStructured(spec);
       const after = modelStats(pruned);
       const accuracyAfter = await accuracy(pruned);
       saveModel(pruned, opts.output, { inputs: [path] });
@@ -176,7 +202,7 @@ export function pruneCommand(): Command {
       const prunableNonzeros = [...nonzeros.values()].reduce((a, b) => a + b, 0);
       const report = {
         output: opts.output,
-        method: structured ? `structured ${STRUCTURED[opts.method] ? opts.method : 'l1-norm'}` : opts.method === 'nm' || opts.nm ? `nm ${opts.nm ?? '2:4'}` : opts.method,
+        method: methodLabel(spec),
         schedule: opts.schedule,
         total: {
           paramsBefore: before.params, paramsAfter: after.params,
@@ -188,13 +214,13 @@ export function pruneCommand(): Command {
           accuracyBefore: accuracyBefore?.accuracy ?? null, accuracyAfter: accuracyAfter?.accuracy ?? null,
         },
         layers: layerRows(before.layers, after.layers, nonzeros),
-        details,
+        stages: result.stages,
       };
       if (opts.json) return printJson(report);
       const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
       const t = report.total;
       process.stdout.write(
-        `wrote ${opts.output} (${report.method}, ${report.schedule}): ${pct(t.weightsRemoved)} of prunable weights removed; `
+        `wrote ${opts.output} (${report.method}, ${report.schedule}): ${pct(t.weightsRemoved)} of prunable weights removed, ${pct(1 - t.macsAfter / t.macsBefore)} of MACs; `
         + `non-zero parameters ${t.nonzerosBefore} -> ${t.nonzerosAfter}; MACs ${t.macsBefore} -> ${t.macsAfter}`
         + `${t.accuracyBefore !== null ? `; accuracy ${pct(t.accuracyBefore)} -> ${pct(t.accuracyAfter!)}` : ''}\n`,
       );

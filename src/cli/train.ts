@@ -20,16 +20,8 @@ import { ScheduleSpec } from '../train/schedules.js';
 import { NonFiniteError, TrainingSession } from '../train/session.js';
 import { buildTrainingProgram, inferenceModelWith } from '../train/training-graph.js';
 import { checkClassesFit, checkDataFits, fit } from '../train/trainer.js';
-import { action, nonNegativeInt, positiveInt, printJson, withCommonOptions } from './common.js';
+import { action, nonNegativeInt, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
 import { trainingProgress } from './progress.js';
-
-function positiveNumber(option: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${option} must be a positive number`);
-    return n;
-  };
-}
 
 function fraction(option: string) {
   return (v: string) => {

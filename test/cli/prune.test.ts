@@ -54,3 +54,69 @@ test('prune: bad input gives one-line errors and writes nothing', () => {
   bad(['--sparsity', '0.5', '--finetune-epochs', '1'], /--data is needed/);
   bad(['--sparsity', '0.5', '--schedule', 'sometimes'], /--schedule 'sometimes'/);
 });
+
+test('prune: l1-reg trains with the penalty first; scope sensitivity allocates per-layer sparsities for the global target', () => {
+  const l1 = nnzip(['prune', base, '--sparsity', '0.8', '--method', 'l1-reg', '--penalty-epochs', '1', '--penalty', '0.001', '--data', 'mnist', '--limit', '640', '--test-limit', '200', '--threads', '1', '-o', join(dir, 'l1.onnx'), '--json']);
+  assert.equal(l1.code, 0, l1.stderr);
+  const lj = JSON.parse(l1.stdout);
+  assert.ok(lj.stages.penalty.meanAbsAfter < lj.stages.penalty.meanAbsBefore, JSON.stringify(lj.stages.penalty));
+  assert.ok(Math.abs(lj.total.weightsRemoved - 0.8) < 1e-3);
+
+  const s = nnzip(['prune', base, '--sparsity', '0.8', '--scope', 'sensitivity', '--sensitivities', '0.5,0.8,0.95', '--data', 'mnist', '--test-limit', '200', '--threads', '1', '-o', join(dir, 'sens.onnx'), '--json']);
+  assert.equal(s.code, 0, s.stderr);
+  const sj = JSON.parse(s.stdout);
+  assert.ok(Math.abs(sj.total.weightsRemoved - 0.8) < 1e-3, `removed ${sj.total.weightsRemoved}`);
+  const layers = sj.stages.sensitivity.layers as { weight: string; sparsity: number }[];
+  assert.equal(layers.length, 3);
+  assert.ok(new Set(layers.map((l) => l.sparsity.toFixed(3))).size > 1, `per-layer sparsities differ: ${JSON.stringify(layers)}`);
+  // The written model has each layer at its allocated sparsity.
+  const model = loadModel(join(dir, 'sens.onnx'));
+  for (const l of layers) {
+    const w = model.graph.initializers.get(l.weight)!.toFloat32();
+    assert.ok(Math.abs(w.filter((v) => v === 0).length / w.length - l.sparsity) < 2e-3, `${l.weight}`);
+  }
+});
+
+test('prune: sparse training from scratch with RigL keeps the exact sparsity', () => {
+  const r = nnzip(['prune', base, '--sparsity', '0.9', '--schedule', 'rigl', '--update-every', '2', '--finetune-epochs', '1', '--data', 'mnist', '--limit', '640', '--test-limit', '200', '--threads', '1', '-o', join(dir, 'rigl.onnx'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.ok(j.stages.sparseTraining.updates.length >= 2, JSON.stringify(j.stages.sparseTraining.updates));
+  assert.ok(Math.abs(j.total.weightsRemoved - 0.9) < 2e-3, `removed ${j.total.weightsRemoved}`);
+});
+
+test('prune: residual blocks, FPGM, Taylor and bn-slim channels, and filter merging on a ResNet', () => {
+  const resnet = join(dir, 'resnet8.onnx');
+  assert.equal(nnzip(['train', '--arch', 'resnet-8', '--data', 'mnist', '--limit', '256', '--test-limit', '100', '--epochs', '1', '--threads', '1', '-o', resnet]).code, 0);
+  const run = (args: string[]) => {
+    const r = nnzip(['prune', resnet, ...args, '--threads', '1', '-o', join(dir, 'r.onnx'), '--json']);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    const j = JSON.parse(r.stdout);
+    assert.ok(j.total.macsAfter < j.total.macsBefore, `${args.join(' ')}: MACs ${j.total.macsBefore} -> ${j.total.macsAfter}`);
+    return j;
+  };
+  const blocks = run(['--blocks', '1']);
+  assert.equal(blocks.stages.blocks.removed, 1);
+  const fpgm = run(['--sparsity', '0.5', '--method', 'fpgm']);
+  assert.equal(fpgm.stages.channels.criterion, 'fpgm');
+  run(['--sparsity', '0.5', '--structured', '--method', 'taylor', '--data', 'mnist', '--limit', '128', '--test-limit', '100']);
+  const slim = run(['--sparsity', '0.5', '--method', 'bn-slim', '--penalty-epochs', '1', '--penalty', '0.01', '--data', 'mnist', '--limit', '256', '--test-limit', '100']);
+  assert.ok(slim.stages.penalty.meanAbsAfter < slim.stages.penalty.meanAbsBefore);
+  run(['--sparsity', '0.5', '--structured', '--merge']);
+});
+
+test('prune: bad combinations of the new methods give one-line errors', () => {
+  const bad = (args: string[], pattern: RegExp) => {
+    const out = join(dir, 'bad.onnx');
+    const r = nnzip(['prune', base, ...args, '-o', out]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, pattern);
+    assert.ok(!existsSync(out));
+  };
+  bad(['--blocks', '1'], /no removable residual block/);
+  bad(['--sparsity', '0.5', '--schedule', 'set', '--data', 'mnist'], /trains from scratch/);
+  bad(['--sparsity', '0.5', '--method', 'l1-reg'], /--data is needed for training with the L1 penalty/);
+  bad(['--sparsity', '0.5', '--structured', '--schedule', 'agp', '--data', 'mnist'], /structured pruning runs one-shot/);
+  bad(['--method', 'fpgm'], /give --sparsity/);
+});

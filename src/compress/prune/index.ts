@@ -11,3 +11,13 @@ export { agpSparsity, fineTuneMasked, pruneAgp, pruneIterative, pruneOneShot } f
 export type { AgpRecord, AgpSchedule, FineTuneOptions, IterativeOptions, RoundRecord } from './schedules.js';
 export { layerSensitivity } from './sensitivity.js';
 export type { SensitivityLayer, SensitivityReport } from './sensitivity.js';
+export { allocateSparsities, sensitivityOverrides } from './allocate.js';
+export type { AllocateOptions, Allocation, LayerAllocation, SensitivityAllocation } from './allocate.js';
+export type { Measurement, SensitivityOptions } from './sensitivity.js';
+export { batchNormScales, meanAbs, trainWithL1Penalty } from './regularized.js';
+export type { PenaltyOptions } from './regularized.js';
+export { cosineDropFraction, trainSparse } from './sparse-training.js';
+export type {
+  DynamicSparsity, DynamicSparsityKind, SparseLayerReport, SparseLayerUpdate, SparseTrainingOptions, SparseTrainingReport,
+  SparseTrainingResult, SparseUpdateContext, SparseUpdateRecord,
+} from './sparse-training.js';
