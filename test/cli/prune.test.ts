@@ -8,6 +8,16 @@ import { nnzip, tempDir } from '../helpers/cli.js';
 const dir = tempDir();
 const base = join(dir, 'base.onnx');
 
+/** Runs a prune that must fail: exit 1, one line on stderr matching the pattern, and no output file. */
+function bad(args: string[], pattern: RegExp) {
+  const out = join(dir, 'bad.onnx');
+  const r = nnzip(['prune', base, ...args, '-o', out]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, pattern);
+  assert.ok(!existsSync(out));
+}
+
 test('prune: magnitude 90% with masked fine-tuning keeps pruned weights at zero and reports before and after', () => {
   assert.equal(nnzip(['train', '--arch', 'lenet-300-100', '--data', 'mnist', '--limit', '6000', '--test-limit', '500', '--epochs', '2', '--lr', '0.05', '--threads', '1', '-o', base]).code, 0);
   const out = join(dir, 'pruned.onnx');
@@ -40,14 +50,6 @@ test('prune: structured channels shrink the graph and its MACs; N:M keeps N of e
 });
 
 test('prune: bad input gives one-line errors and writes nothing', () => {
-  const bad = (args: string[], pattern: RegExp) => {
-    const out = join(dir, 'bad.onnx');
-    const r = nnzip(['prune', base, ...args, '-o', out]);
-    assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, pattern);
-    assert.ok(!existsSync(out));
-  };
   bad(['--sparsity', '1'], /--sparsity must be in \[0, 1\)/);
   bad(['--sparsity', '0.5', '--layer', 'conv*=0.5'], /conv\*/);
   bad(['--sparsity', '0.5', '--method', 'nm', '--nm', '3:7'], /multiple of 7/);
@@ -106,14 +108,6 @@ test('prune: residual blocks, FPGM, Taylor and bn-slim channels, and filter merg
 });
 
 test('prune: bad combinations of the new methods give one-line errors', () => {
-  const bad = (args: string[], pattern: RegExp) => {
-    const out = join(dir, 'bad.onnx');
-    const r = nnzip(['prune', base, ...args, '-o', out]);
-    assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, pattern);
-    assert.ok(!existsSync(out));
-  };
   bad(['--blocks', '1'], /no removable residual block/);
   bad(['--sparsity', '0.5', '--schedule', 'set', '--data', 'mnist'], /trains from scratch/);
   bad(['--sparsity', '0.5', '--method', 'l1-reg'], /--data is needed for training with the L1 penalty/);

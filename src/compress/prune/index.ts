@@ -21,3 +21,6 @@ export type {
   DynamicSparsity, DynamicSparsityKind, SparseLayerReport, SparseLayerUpdate, SparseTrainingOptions, SparseTrainingReport,
   SparseTrainingResult, SparseUpdateContext, SparseUpdateRecord,
 } from './sparse-training.js';
+export { DEFAULT_PENALTY, PRUNE_METHODS, STRUCTURED_METHODS, UNSTRUCTURED_METHODS, isStructured, prunePass } from './pass.js';
+export type { PruneContext, PruneMethod, PrunePassResult, PrunePassSpec, PruneSchedule } from './pass.js';
+export { trainModel } from './schedules.js';

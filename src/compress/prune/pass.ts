@@ -7,16 +7,14 @@ import { constantsToInitializers } from '../../core/weights.js';
 import { DataLoader } from '../../data/loader.js';
 import { Runtime } from '../../runtime/session.js';
 import { OptimizerSpec } from '../../train/optimizers.js';
-import { TrainingSession } from '../../train/session.js';
-import { buildTrainingProgram, inferenceModelWith } from '../../train/training-graph.js';
-import { StepProgress, fit } from '../../train/trainer.js';
+import { StepProgress } from '../../train/trainer.js';
 import { BlockCriterion, blockSensitivity, pruneBlocks, sensitivityScores } from '../structured/blocks.js';
 import { ChannelCriterion, mergeChannels, pruneChannels, taylorTensors } from '../structured/index.js';
 import { sensitivityOverrides } from './allocate.js';
 import { Criterion, accumulateGradients } from './criteria.js';
 import { PruneError, prunableWeights } from './masks.js';
 import { batchNormScales, meanAbs, trainWithL1Penalty } from './regularized.js';
-import { DEFAULT_OPTIMIZER, FineTuneOptions, fineTuneMasked, pruneAgp, pruneIterative } from './schedules.js';
+import { FineTuneOptions, fineTuneMasked, pruneAgp, pruneIterative, trainModel } from './schedules.js';
 import { Measurement } from './sensitivity.js';
 import { trainSparse } from './sparse-training.js';
 import { LayerOverride, PruneOptions, checkSparsity, pruneUnstructured } from './unstructured.js';
@@ -172,21 +170,12 @@ export async function prunePass(source: Model, spec: PrunePassSpec, ctx: PruneCo
         stages.channels = r.report;
       }
     }
-    if (epochs > 0) {
-      const optimizer = ctx.optimizer ?? DEFAULT_OPTIMIZER;
-      const session = await TrainingSession.create(ctx.runtime, buildTrainingProgram(model, { optimizer }), optimizer, { threads: ctx.threads });
-      try {
-        await fit(session, model, ctx.loader!, { epochs, lr: fineTune.lr, onStep: ctx.onStep });
-        model = inferenceModelWith(model, session.modelValues());
-      } finally {
-        await session.release();
-      }
-    }
+    if (epochs > 0) model = (await trainModel(model, {}, fineTune)).model;
     return { model, stages };
   }
   if (spec.sparsity === 0 && spec.blocks && !spec.nm && method !== 'nm') {
     // Blocks only: fine-tune the shortened model, nothing else to prune.
-    if (epochs > 0) model = (await fineTuneMasked(model, new Map(), fineTune)).model;
+    if (epochs > 0) model = (await trainModel(model, {}, fineTune)).model;
     return { model, stages };
   }
 

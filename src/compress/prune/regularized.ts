@@ -3,11 +3,9 @@
 // slimming (Liu et al. 2017), whose small gammas mark the channels to remove.
 import { Model } from '../../core/ir.js';
 import { constantsToInitializers } from '../../core/weights.js';
-import { TrainingSession } from '../../train/session.js';
-import { buildTrainingProgram, inferenceModelWith } from '../../train/training-graph.js';
-import { FitResult, fit } from '../../train/trainer.js';
+import { FitResult } from '../../train/trainer.js';
 import { PruneError } from './masks.js';
-import { FineTuneOptions } from './schedules.js';
+import { FineTuneOptions, trainModel } from './schedules.js';
 
 export interface PenaltyOptions extends FineTuneOptions {
   /** λ of the penalty λ·Σ|p| added to the loss. */
@@ -20,16 +18,8 @@ export interface PenaltyOptions extends FineTuneOptions {
 export async function trainWithL1Penalty(model: Model, options: PenaltyOptions): Promise<{ model: Model; fit: FitResult }> {
   if (!(options.strength > 0) || !Number.isFinite(options.strength)) throw new PruneError(`the L1 penalty strength must be a positive number, got ${options.strength}`);
   if (!options.params.length) throw new PruneError('the L1 penalty applies to no parameter');
-  const optimizer = options.optimizer ?? { kind: 'sgd' as const, momentum: 0.9 };
   // Exact names, not patterns: a name with '*' must not widen the penalty.
-  const program = buildTrainingProgram(model, { optimizer, regularizers: [{ kind: 'l1', weight: options.strength, params: options.params.map(escapePattern) }] });
-  const session = await TrainingSession.create(options.runtime, program, optimizer, { threads: options.threads });
-  try {
-    const result = await fit(session, model, options.loader, { ...options.fit, epochs: options.epochs, lr: options.lr });
-    return { model: inferenceModelWith(model, session.modelValues()), fit: result };
-  } finally {
-    await session.release();
-  }
+  return trainModel(model, { regularizers: [{ kind: 'l1', weight: options.strength, params: options.params.map(escapePattern) }] }, options);
 }
 
 /** The pattern syntax only knows '*'; no parameter name needs escaping unless it contains one. */

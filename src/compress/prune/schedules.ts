@@ -13,7 +13,7 @@ import { Runtime } from '../../runtime/session.js';
 import { ParameterHook, maskHook } from '../../train/hooks.js';
 import { OptimizerSpec } from '../../train/optimizers.js';
 import { TrainingSession } from '../../train/session.js';
-import { buildTrainingProgram, inferenceModelWith } from '../../train/training-graph.js';
+import { TrainingSpec, buildTrainingProgram, inferenceModelWith } from '../../train/training-graph.js';
 import { FitOptions, FitResult, fit } from '../../train/trainer.js';
 import { MaskSet, PruneError, maskedWeight } from './masks.js';
 import { PruneOptions, PruneReport, PruneResult, checkSparsity, pruneUnstructured } from './unstructured.js';
@@ -36,22 +36,30 @@ export interface FineTuneOptions {
 export const DEFAULT_OPTIMIZER: OptimizerSpec = { kind: 'sgd', momentum: 0.9 };
 
 /**
- * Trains the model with fixed masks (pruned weights get no gradient and are zeroed after every step). Pruned weights
- * come back as 0 or -0 (the masked update multiplies by the mask), both zeros to every consumer.
+ * Trains the model (fine-tuning) with extra training settings (hooks, penalties): builds the training program, runs
+ * fit() and returns the inference model with the trained values.
  */
-export async function fineTuneMasked(model: Model, masks: MaskSet, options: FineTuneOptions): Promise<{ model: Model; fit: FitResult }> {
+export async function trainModel(model: Model, extra: Omit<TrainingSpec, 'optimizer'>, options: FineTuneOptions): Promise<{ model: Model; fit: FitResult }> {
   const optimizer = options.optimizer ?? DEFAULT_OPTIMIZER;
-  const hooks: Record<string, ParameterHook[]> = {};
-  for (const [name, mask] of masks) hooks[name] = [maskHook(mask)];
-  const program = buildTrainingProgram(model, { optimizer, hooks });
+  const program = buildTrainingProgram(model, { ...extra, optimizer });
   const session = await TrainingSession.create(options.runtime, program, optimizer, { threads: options.threads });
   try {
     const result = await fit(session, model, options.loader, { ...options.fit, epochs: options.epochs, lr: options.lr });
-    // Not re-masked: pruned weights are zero because the training graph kept them so (tests rely on that).
     return { model: inferenceModelWith(model, session.modelValues()), fit: result };
   } finally {
     await session.release();
   }
+}
+
+/**
+ * Trains the model with fixed masks (pruned weights get no gradient and are zeroed after every step). Pruned weights
+ * come back as 0 or -0 (the masked update multiplies by the mask), both zeros to every consumer: the result is not
+ * re-masked, because the training graph kept them so (tests rely on that). No masks: plain fine-tuning.
+ */
+export async function fineTuneMasked(model: Model, masks: MaskSet, options: FineTuneOptions): Promise<{ model: Model; fit: FitResult }> {
+  const hooks: Record<string, ParameterHook[]> = {};
+  for (const [name, mask] of masks) hooks[name] = [maskHook(mask)];
+  return trainModel(model, { hooks }, options);
 }
 
 export interface IterativeOptions extends FineTuneOptions {
