@@ -104,7 +104,7 @@ export function trainCommand(): Command {
     .option('--init <model.onnx>', 'fine-tune this ONNX model instead of a new architecture')
     .option('--resume <checkpoint.onnx>', 'continue a run from a checkpoint written with --checkpoint-dir')
     .requiredOption('--data <data>', "'mnist', an IDX/image/NPY/CSV folder, or a .npy/.csv file")
-    .option('--epochs <n>', 'epochs', positiveInt('--epochs'), 1)
+    .option('--epochs <n>', 'epochs (0 writes the initialized, untrained model: a start for sparse training from scratch)', nonNegativeInt('--epochs'), 1)
     .option('--batch <b>', 'batch size', positiveInt('--batch'), 64)
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam', 'adamw']).default('sgd'))
     .option('--lr <lr>', 'learning rate (default 0.01 for sgd, 0.001 for adam/adamw)', positiveNumber('--lr'))
