@@ -11,6 +11,7 @@ import './identity.js';
 import './math.js';
 import './normalization.js';
 import './pool.js';
+import './quantize.js';
 import './reduce.js';
 import './shape.js';
 import './slice.js';
