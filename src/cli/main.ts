@@ -9,6 +9,7 @@ import { runCommand } from './run.js';
 import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
 import { pruneCommand } from './prune.js';
+import { quantizeCommand } from './quantize.js';
 import { sensitivityCommand } from './sensitivity.js';
 
 // commander's own errors (unknown option, bad value) in the same one-line form as nnzip's.
@@ -27,7 +28,7 @@ const program = new Command('nnzip')
   .version(pkg.version)
   .configureOutput(oneLineErrors);
 
-for (const cmd of [inspectCommand(), runCommand(), benchCommand(), trainCommand(), evalCommand(), pruneCommand(), sensitivityCommand()]) program.addCommand(cmd.configureOutput(oneLineErrors));
+for (const cmd of [inspectCommand(), runCommand(), benchCommand(), trainCommand(), evalCommand(), pruneCommand(), sensitivityCommand(), quantizeCommand()]) program.addCommand(cmd.configureOutput(oneLineErrors));
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   reportError(e, process.argv.includes('--debug'));

@@ -63,7 +63,7 @@ test('bad input: unknown arch, missing data, wrong data shape, output over the i
   };
   one(['train', '--arch', 'lenet-7', '--data', 'mnist', '-o', join(dir, 'x.onnx')], /unknown architecture.*lenet-300-100/i);
   one(['train', '--arch', 'lenet-5', '--data', join(dir, 'nowhere'), '-o', join(dir, 'x.onnx')], /nowhere/);
-  one(['train', '--arch', 'lenet-300-100', '--data', 'mnist', '--epochs', '0', '-o', join(dir, 'x.onnx')], /--epochs/);
+  one(['train', '--arch', 'lenet-300-100', '--data', 'mnist', '--epochs', '-1', '-o', join(dir, 'x.onnx')], /--epochs/);
   one(['train', '--init', fixture('resnet_small.onnx'), '--data', 'mnist', '--limit', '10', '-o', join(dir, 'x.onnx')],
     /samples of shape \[1, 28, 28\] do not fit the model's input 'input' \[batch, 3, 32, 32\]/);
   one(['train', '--init', join(dir, 'ft0.onnx'), '--data', 'mnist', '-o', join(dir, 'ft0.onnx')], /overwrite the input/);
@@ -97,4 +97,15 @@ test('labels beyond the model\'s outputs are refused: a 12-class CSV with a 5-cl
   const r = nnzip(['train', '--init', fixture('training/mlp.onnx'), '--data', csv, '-o', join(dir, 'twelve.onnx')]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /labels go up to 11, but the model's output '[^']+' has only 5 classes/);
+});
+
+test('train --epochs 0 writes the initialized model untrained (the start of sparse training from scratch)', async () => {
+  const out = join(dir, 'init.onnx');
+  const r = nnzip(['train', '--arch', 'lenet-300-100', '--data', 'mnist', '--epochs', '0', '--seed', '7', '-o', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).epochs, 0);
+  const { buildArch } = await import('../../src/nn/zoo.js');
+  const fresh = buildArch('lenet-300-100', { inputShape: [1, 28, 28], classes: 10, seed: 7 });
+  const written = loadModel(out);
+  for (const [name, t] of fresh.graph.initializers) assert.deepEqual(written.graph.initializers.get(name)!.toFloat32(), t.toFloat32(), name);
 });
