@@ -10,33 +10,15 @@ import { loadModel } from '../../../src/node/io.js';
 import {
   Bnb4Type, FP4_LEVELS, NF4_LEVELS, bnb4Code, dequantizeBnb4Array, quantizeBnb4, quantizeBnb4Array,
 } from '../../../src/compress/quantize/bnb4.js';
-import { nodeRuntime } from '../../../src/runtime/node.js';
 import { randomInputs, seededRandom } from '../../../src/runtime/inputs.js';
-import { webRuntime } from '../../../src/runtime/web.js';
 import { fixture } from '../../fixtures/fixtures.js';
+import { maxAbs, maxDiff, runInBothRuntimes } from '../../helpers/compare.js';
 
 async function runBoth(model: Model, feeds: Record<string, Tensor>): Promise<Float32Array[]> {
-  const outs: Float32Array[] = [];
-  for (const runtime of [nodeRuntime, webRuntime]) {
-    const s = await runtime.createSession(model, { threads: 1 });
-    outs.push(Object.values(await s.run(feeds))[0]!.toFloat32());
-    await s.release();
-  }
-  return outs;
+  return (await runInBothRuntimes(model, feeds)).map((o) => Object.values(o)[0]!.toFloat32());
 }
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
 
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 test('NF4 and FP4 codes, absmax and nibble order by hand', () => {
   // NF4: level 15 is 1, 0 is -1, 7 is 0; 0.5 lies below the midpoint 0.5017 of levels 12 (0.4407) and 13 (0.5626);

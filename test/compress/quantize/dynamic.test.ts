@@ -14,10 +14,9 @@ import { Tensor } from '../../../src/core/tensor.js';
 import { loadModel } from '../../../src/node/io.js';
 import { dequantizeArray, quantizeArray, roundHalfEven } from '../../../src/compress/quantize/arithmetic.js';
 import { DynamicQuantizeOptions, dynamicWeightPlan, quantizeDynamic } from '../../../src/compress/quantize/dynamic.js';
-import { nodeRuntime } from '../../../src/runtime/node.js';
 import { randomInputs, seededRandom } from '../../../src/runtime/inputs.js';
-import { webRuntime } from '../../../src/runtime/web.js';
 import { fixture } from '../../fixtures/fixtures.js';
+import { maxAbs, maxDiff, runInBothRuntimes } from '../../helpers/compare.js';
 
 const VARIANTS: DynamicQuantizeOptions[] = [
   { weightType: 'int8' },
@@ -62,27 +61,10 @@ function dense(x: Float32Array, m: number, k: number, w: Float32Array, n: number
   return y;
 }
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
 
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 async function runBoth(model: Model, feeds: Record<string, Tensor>): Promise<Float32Array[]> {
-  const outs: Float32Array[] = [];
-  for (const runtime of [nodeRuntime, webRuntime]) {
-    const s = await runtime.createSession(model, { threads: 1 });
-    outs.push(Object.values(await s.run(feeds))[0]!.toFloat32());
-    await s.release();
-  }
-  return outs;
+  return (await runInBothRuntimes(model, feeds)).map((o) => Object.values(o)[0]!.toFloat32());
 }
 
 /** The ops onnxruntime runs after its graph optimizations. */

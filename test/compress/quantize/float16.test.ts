@@ -11,10 +11,9 @@ import { validateModel } from '../../../src/core/validate.js';
 import { loadModel } from '../../../src/node/io.js';
 import { constantsToInitializers } from '../../../src/core/weights.js';
 import { convertFloat16 } from '../../../src/compress/quantize/float16.js';
-import { nodeRuntime } from '../../../src/runtime/node.js';
 import { randomInputs, seededRandom } from '../../../src/runtime/inputs.js';
-import { webRuntime } from '../../../src/runtime/web.js';
 import { fixture } from '../../fixtures/fixtures.js';
+import { maxAbs, maxDiff, runInBothRuntimes } from '../../helpers/compare.js';
 
 /** Feeds converted to the types the model declares (float16 inputs get float16 bits). */
 function feedsFor(model: Model, feeds: Record<string, Tensor>): Record<string, Tensor> {
@@ -29,26 +28,7 @@ function feedsFor(model: Model, feeds: Record<string, Tensor>): Record<string, T
 }
 
 async function runBoth(model: Model, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>[]> {
-  const outs: Record<string, Tensor>[] = [];
-  for (const runtime of [nodeRuntime, webRuntime]) {
-    const s = await runtime.createSession(model, { threads: 1 });
-    outs.push(await s.run(feedsFor(model, feeds)));
-    await s.release();
-  }
-  return outs;
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
+  return runInBothRuntimes(model, feedsFor(model, feeds));
 }
 
 function opCount(graph: Graph, op: string): number {

@@ -10,10 +10,9 @@ import { loadModel } from '../../../src/node/io.js';
 import {
   PRESETS, PRESET_FILE_SUFFIX, PresetName, applyPreset, presetOfFileName, presetOutputName, q8WeightType,
 } from '../../../src/compress/quantize/presets.js';
-import { nodeRuntime } from '../../../src/runtime/node.js';
 import { randomInputs } from '../../../src/runtime/inputs.js';
-import { webRuntime } from '../../../src/runtime/web.js';
 import { fixture } from '../../fixtures/fixtures.js';
+import { maxAbs, maxDiff, runInBothRuntimes } from '../../helpers/compare.js';
 
 /**
  * Largest |y - y_fp32| allowed, as a fraction of max |y_fp32|, on these small random-init fixtures. fp16: a few
@@ -28,27 +27,10 @@ const SIGNATURE_OP: Record<PresetName, string> = {
   fp16: 'Cast', q8: 'MatMulInteger', int8: 'MatMulInteger', uint8: 'MatMulInteger', q4: 'MatMulNBits', q4f16: 'MatMulNBits', bnb4: 'MatMulBnb4',
 };
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
 
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 async function runBoth(model: Model, feeds: Record<string, Tensor>): Promise<Tensor[]> {
-  const outs: Tensor[] = [];
-  for (const runtime of [nodeRuntime, webRuntime]) {
-    const s = await runtime.createSession(model, { threads: 1 });
-    outs.push(Object.values(await s.run(feeds))[0]!);
-    await s.release();
-  }
-  return outs;
+  return (await runInBothRuntimes(model, feeds)).map((o) => Object.values(o)[0]!);
 }
 
 test('every preset of mlp.onnx and resnet_small.onnx runs in onnxruntime-node and -web close to float32', async () => {
