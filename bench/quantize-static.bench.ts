@@ -13,35 +13,17 @@ import { StaticQuantizeOptions, quantizeStatic } from '../src/compress/quantize/
 import { buildArch } from '../src/nn/zoo.js';
 import { randomInputs } from '../src/runtime/inputs.js';
 import { nodeRuntime } from '../src/runtime/node.js';
+import { compareLatency } from './latency-compare.js';
 import type { BenchResult, BenchRow, Benchmark } from './types.js';
 
 const THREADS = 2;
 const ROUNDS = 3;
 const RUNS = 150;
 
-async function p50(model: Model, batch: number): Promise<number> {
-  const session = await nodeRuntime.createSession(model, { threads: THREADS });
-  const feeds = randomInputs(model, { batch, seed: 1 });
-  for (let i = 0; i < 15; i++) await session.run(feeds);
-  const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = performance.now();
-    await session.run(feeds);
-    times.push(performance.now() - t0);
-  }
-  await session.release();
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
-
-/** Alternates the two models over rounds and keeps each one's best median (the machine's speed drifts). */
+/** fp32 and int8 p50 latency, alternating over rounds (each one's best median). */
 async function compare(fp32: Model, int8: Model, batch: number, rounds = ROUNDS): Promise<{ fp32: number; int8: number }> {
-  let a = Infinity, b = Infinity;
-  for (let r = 0; r < rounds; r++) {
-    a = Math.min(a, await p50(fp32, batch));
-    b = Math.min(b, await p50(int8, batch));
-  }
-  return { fp32: a, int8: b };
+  const [a, b] = await compareLatency([fp32, int8], { batch, threads: THREADS, runs: RUNS, rounds });
+  return { fp32: a!, int8: b! };
 }
 
 /** The ops onnxruntime runs after its graph optimizations (QDQ fusion included), as 'Op xN' sorted by count. */

@@ -2,12 +2,10 @@
 // before and after removing channels, at batch 32 and 2 threads, with MACs and file sizes. Accuracy after fine-tuning
 // is a training matter (docs/pruning.md); latency depends only on the shapes, so fresh weights serve here.
 import { encodeModel } from '../src/core/codec.js';
-import { Model } from '../src/core/ir.js';
 import { modelStats } from '../src/core/stats.js';
 import { pruneChannels } from '../src/compress/structured/prune.js';
 import { buildArch } from '../src/nn/zoo.js';
-import { randomInputs } from '../src/runtime/inputs.js';
-import { nodeRuntime } from '../src/runtime/node.js';
+import { compareLatency } from './latency-compare.js';
 import type { BenchResult, BenchRow, Benchmark } from './types.js';
 
 const BATCH = 32;
@@ -15,21 +13,6 @@ const THREADS = 2;
 const RATIO = 0.5;
 const ROUNDS = 3;
 const RUNS = 150;
-
-async function p50(model: Model): Promise<number> {
-  const session = await nodeRuntime.createSession(model, { threads: THREADS });
-  const feeds = randomInputs(model, { batch: BATCH, seed: 1 });
-  for (let i = 0; i < 15; i++) await session.run(feeds);
-  const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = performance.now();
-    await session.run(feeds);
-    times.push(performance.now() - t0);
-  }
-  await session.release();
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
 
 const benchmark: Benchmark = {
   name: 'structured-pruning',
@@ -40,12 +23,7 @@ const benchmark: Benchmark = {
     const { model: pruned } = pruneChannels(original, { ratio: RATIO, channelMultiple: 8 });
     const [a, b] = [modelStats(original), modelStats(pruned)];
     const [sizeA, sizeB] = [encodeModel(original).bytes.byteLength, encodeModel(pruned).bytes.byteLength];
-    // Alternate the two models over rounds and keep each one's best median: the machine's speed drifts.
-    let bestA = Infinity, bestB = Infinity;
-    for (let r = 0; r < ROUNDS; r++) {
-      bestA = Math.min(bestA, await p50(original));
-      bestB = Math.min(bestB, await p50(pruned));
-    }
+    const [bestA, bestB] = (await compareLatency([original, pruned], { batch: BATCH, threads: THREADS, runs: RUNS, rounds: ROUNDS })) as [number, number];
     const speedup = bestA / bestB;
     const macsRemoved = 1 - b.macs / a.macs;
     const rows: BenchRow[] = [
