@@ -14,6 +14,8 @@ test('Gather gradients along axis 0 (embeddings), repeated and negative indices'
   await checkGradients({ op: 'Gather', inputs: [data, indices([4], [0, 2, 2, -1])] });
   await checkGradients({ op: 'Gather', inputs: [data, indices([2, 3], [1, 1, 0, 4, 1, 3])] });
   await checkGradients({ op: 'Gather', inputs: [data, indices([], [3])] });
+  // int32 indices (codebook lookups): the scatter takes them widened to int64.
+  await checkGradients({ op: 'Gather', inputs: [data, { shape: [4], value: Tensor.fromNumbers('indices', DataType.INT32, [4], [0, 2, 2, 1]) }] });
   await checkGradients({ op: 'Gather', inputs: [{ shape: [6], dtype: D }, indices([3], [5, 0, 5])] });
   await checkGradients({ op: 'Gather', inputs: [data, runtimeIndices([3], [2, 0, 2])] });
   await checkGradients({ op: 'Gather', inputs: [{ shape: [4, 2, 3] }, runtimeIndices([2, 2], [3, 3, -4, 1])], attrs: { axis: -3 } });

@@ -1,5 +1,6 @@
 // Gather: the data's gradient adds each output gradient slice into the position it was gathered from (indices may
 // repeat, so scatters add into zeros); the indices get none.
+import { DataType } from '../../core/dtype.js';
 import { Tensor } from '../../core/tensor.js';
 import { GradientContext, registerGradient } from '../registry.js';
 
@@ -14,8 +15,12 @@ registerGradient('Gather', (ctx: GradientContext) => {
   const axis = axisAttr < 0 ? axisAttr + rank : axisAttr;
   const zeros = b.op('ConstantOfShape', [ctx.shapeOf(data)], { value: Tensor.fromNumbers('zero', ctx.dtype(data), [1], [0]) });
 
-  // Along the first axis (embeddings, row picks) the gradient is already laid out as ScatterND's updates.
-  if (axis === 0) return [b.op('ScatterND', [zeros, b.op('Unsqueeze', [indices, ctx.ints([-1])]), g], { reduction: 'add' }), undefined];
+  // Along the first axis (embeddings, row picks) the gradient is already laid out as ScatterND's updates; ScatterND
+  // takes int64 indices only, Gather int32 too.
+  if (axis === 0) {
+    const wide = ctx.dtype(indices) === DataType.INT64 ? indices : b.op('Cast', [indices], { to: DataType.INT64 });
+    return [b.op('ScatterND', [zeros, b.op('Unsqueeze', [wide, ctx.ints([-1])]), g], { reduction: 'add' }), undefined];
+  }
 
   // Other axes: ScatterElements, with the index dims of the gradient merged into one (or added for a scalar index)
   // and the indices broadcast over the other axes.
