@@ -69,6 +69,17 @@ describe('elementwise shape rules', () => {
     ]);
   });
 
+  test('integer bit ops and Mod broadcast and keep the type', async () => {
+    await checkAll([
+      { op: 'BitShift', attrs: { direction: 'RIGHT' }, inputs: [typed(DataType.UINT32, 2, 3), typed(DataType.UINT32, 1)] },
+      { op: 'BitwiseXor', inputs: [typed(DataType.INT32, 4, 1), typed(DataType.INT32, 3)] },
+      { op: 'BitwiseAnd', inputs: [typed(DataType.INT64, 2, 3), typed(DataType.INT64, 2, 1)] },
+      { op: 'BitwiseOr', inputs: [typed(DataType.UINT8, 3), typed(DataType.UINT8, 2, 3)] },
+      { op: 'BitwiseNot', inputs: [typed(DataType.INT32, 2, 5)] },
+      { op: 'Mod', inputs: [typed(DataType.INT64, 2, 3), typed(DataType.INT64, 3)] },
+    ]);
+  });
+
   test('unary ops keep type and shape', async () => {
     const unary = [
       'Relu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Erf', 'Elu', 'Selu', 'Softplus', 'Exp', 'Log', 'Sqrt',

@@ -65,6 +65,8 @@ registerShapeRule('Greater', broadcasting({ outType: toBool, fold: numeric((a, b
 registerShapeRule('LessOrEqual', broadcasting({ outType: toBool }));
 registerShapeRule('GreaterOrEqual', broadcasting({ outType: toBool }));
 for (const op of ['And', 'Or', 'Xor']) registerShapeRule(op, broadcasting({ outType: toBool }));
+// Integer arithmetic (seeded hashes computed in the graph, e.g. HashedNets indices): broadcasting, type kept.
+for (const op of ['BitShift', 'BitwiseAnd', 'BitwiseOr', 'BitwiseXor', 'Mod']) registerShapeRule(op, broadcasting({}));
 
 registerShapeRule('Where', (ctx: ShapeContext) => {
   const cond = requireInput(ctx, 0, 'condition');
@@ -78,6 +80,7 @@ registerShapeRule('Where', (ctx: ShapeContext) => {
 });
 
 registerShapeRule('Not', (ctx: ShapeContext) => [{ elemType: DataType.BOOL, shape: requireInput(ctx, 0).shape }]);
+registerShapeRule('BitwiseNot', (ctx: ShapeContext) => [sameAsInput(ctx, 0) ?? ctx.fail('input 0 is missing or has no known type')]);
 
 // Unary ops: output type and shape are the input's (PRelu's slope broadcasts onto X; Clip's bounds are scalars).
 const sameShape = (ctx: ShapeContext) => [sameAsInput(ctx, 0) ?? ctx.fail('input 0 is missing or has no known type')];
