@@ -6,6 +6,7 @@ import { NnzipError } from '../core/errors.js';
 import { Model } from '../core/ir.js';
 import { assertRunnable } from '../core/validate.js';
 import { loadModel, resolveExternalLocation } from '../node/io.js';
+import { isNnzFile, loadNnz } from '../node/nnz.js';
 
 export interface GlobalOptions {
   debug?: boolean;
@@ -44,9 +45,9 @@ export function reportError(e: unknown, debug: boolean): void {
   process.stderr.write(`nnzip: ${known ? message : `internal error: ${message} (run with --debug for details)`}\n`);
 }
 
-/** Loads a model; with `runnable`, also checks every op is one onnxruntime can run. Errors name the file. */
+/** Loads a model (ONNX, or .nnz unpacked); with `runnable`, also checks every op is one onnxruntime can run. Errors name the file. */
 export function openModel(path: string, options: { runnable?: boolean } = {}): Model {
-  const model = loadModel(path);
+  const model = isNnzFile(path) ? loadNnz(path) : loadModel(path);
   if (options.runnable) {
     try {
       assertRunnable(model);
@@ -123,4 +124,10 @@ export function humanBytes(n: number): string {
   let v = n;
   while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
   return i === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[i]}`;
+}
+
+/** --lr-schedule: how the learning rate moves during each fine-tuning run. */
+export const LR_SCHEDULES = ['constant', 'cosine'] as const;
+export function lrScheduleOf(name: string | undefined): { kind: 'constant' } | { kind: 'cosine' } {
+  return name === 'cosine' ? { kind: 'cosine' } : { kind: 'constant' };
 }
