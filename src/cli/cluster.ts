@@ -17,7 +17,7 @@ import { saveModel } from '../node/io.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { checkClassesFit, checkDataFits } from '../train/trainer.js';
 import { trainingProgress } from './progress.js';
-import { action, collectPairs, humanBytes, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
+import { LR_SCHEDULES, action, collectPairs, humanBytes, lrScheduleOf, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
 
 interface ClusterCliOptions {
   bits?: string;
@@ -30,6 +30,7 @@ interface ClusterCliOptions {
   finetuneEpochs: number;
   data?: string;
   lr: number;
+  lrSchedule: string;
   batch: number;
   limit?: number;
   testLimit?: number;
@@ -63,6 +64,7 @@ export function clusterCommand(): Command {
     .option('--finetune-epochs <e>', 'epochs of centroid fine-tuning (needs --data)', nonNegativeInt('--finetune-epochs'), 0)
     .option('--data <data>', 'labelled data: fine-tuning, and accuracy before and after')
     .option('--lr <lr>', 'fine-tuning learning rate (SGD, momentum 0.9)', positiveNumber('--lr'), 0.01)
+    .addOption(new Option('--lr-schedule <s>', 'learning rate during fine-tuning: constant, or cosine decay to 0').choices([...LR_SCHEDULES]).default('constant'))
     .option('--batch <b>', 'fine-tuning batch size', positiveInt('--batch'), 64)
     .option('--limit <n>', 'fine-tune on the first N training samples only', positiveInt('--limit'))
     .option('--test-limit <n>', 'measure accuracy on the first N test samples only', positiveInt('--test-limit'))
@@ -98,7 +100,7 @@ export function clusterCommand(): Command {
         const loader = new DataLoader(train!, { batchSize: opts.batch, shuffle: true, seed: opts.seed, limit: opts.limit, reuseBuffers: true });
         const progress = trainingProgress(!opts.json);
         try {
-          const tuned = await fineTuneClustered(model, { runtime: nodeRuntime, loader, epochs: opts.finetuneEpochs, lr: opts.lr, threads: opts.threads, fit: { onStep: progress.step } });
+          const tuned = await fineTuneClustered(model, { runtime: nodeRuntime, loader, epochs: opts.finetuneEpochs, lr: opts.lr, threads: opts.threads, fit: { onStep: progress.step, schedule: lrScheduleOf(opts.lrSchedule) } });
           model = tuned.model;
           history = tuned.fit.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, trainAccuracy: h.trainAccuracy }));
         } finally {

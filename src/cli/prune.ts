@@ -18,7 +18,7 @@ import { nodeRuntime } from '../runtime/node.js';
 import { checkClassesFit, checkDataFits } from '../train/trainer.js';
 import { measurePlan, sparsityList } from './measure.js';
 import { trainingProgress } from './progress.js';
-import { action, collectPairs, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
+import { LR_SCHEDULES, action, collectPairs, lrScheduleOf, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
 
 function sparsityValue(option: string) {
   return (v: string) => {
@@ -50,6 +50,7 @@ interface PruneCliOptions {
   penaltyEpochs: number;
   data?: string;
   lr: number;
+  lrSchedule: string;
   batch: number;
   limit?: number;
   testLimit?: number;
@@ -138,6 +139,7 @@ export function pruneCommand(): Command {
     .option('--finetune-epochs <e>', 'fine-tuning epochs after pruning (for scratch/set/rigl: training epochs); needs --data', nonNegativeInt('--finetune-epochs'), 0)
     .option('--data <data>', 'data for training, Taylor saliency, sensitivity and accuracy before and after')
     .option('--lr <lr>', 'learning rate of fine-tuning and penalty training (SGD, momentum 0.9)', positiveNumber('--lr'), 0.01)
+    .addOption(new Option('--lr-schedule <s>', 'learning rate during each fine-tuning run: constant, or cosine decay to 0').choices([...LR_SCHEDULES]).default('constant'))
     .option('--batch <b>', 'fine-tuning batch size', positiveInt('--batch'), 64)
     .option('--limit <n>', 'fine-tune on the first N training samples only', positiveInt('--limit'))
     .option('--test-limit <n>', 'measure accuracy (and sensitivity) on the first N test samples only', positiveInt('--test-limit'))
@@ -186,7 +188,7 @@ export function pruneCommand(): Command {
       let result;
       try {
         result = await prunePass(source, spec, {
-          runtime: nodeRuntime, loader, lr: opts.lr, threads: opts.threads, measure: plan?.measure, onStep: progress.step,
+          runtime: nodeRuntime, loader, lr: opts.lr, lrSchedule: lrScheduleOf(opts.lrSchedule), threads: opts.threads, measure: plan?.measure, onStep: progress.step,
           onMeasure: tty ? (done, total) => process.stderr.write(`\rsensitivity: ${done}/${total} evaluations${done === total ? '\n' : ''}`) : undefined,
         });
       } finally {

@@ -7,6 +7,7 @@ import { constantsToInitializers } from '../../core/weights.js';
 import { DataLoader } from '../../data/loader.js';
 import { Runtime } from '../../runtime/session.js';
 import { OptimizerSpec } from '../../train/optimizers.js';
+import { ScheduleSpec } from '../../train/schedules.js';
 import { StepProgress } from '../../train/trainer.js';
 import { BlockCriterion, blockSensitivity, pruneBlocks, sensitivityScores } from '../structured/blocks.js';
 import { ChannelCriterion, mergeChannels, pruneChannels, taylorTensors } from '../structured/index.js';
@@ -79,6 +80,8 @@ export interface PruneContext {
   /** The metric sensitivity analysis uses (accuracy or fidelity); needed for scope and block criterion 'sensitivity'. */
   measure?: (m: Model) => Promise<Measurement>;
   onStep?: (p: StepProgress) => void;
+  /** Learning-rate schedule of each fine-tuning run (default constant). */
+  lrSchedule?: ScheduleSpec;
   /** Sensitivity progress (evaluations done of total). */
   onMeasure?: (done: number, total: number) => void;
 }
@@ -130,7 +133,7 @@ export async function prunePass(source: Model, spec: PrunePassSpec, ctx: PruneCo
   const stages: Record<string, unknown> = {};
   const fineTune: FineTuneOptions = {
     runtime: ctx.runtime, loader: ctx.loader!, epochs, lr: ctx.lr ?? 0.01, optimizer: ctx.optimizer, threads: ctx.threads,
-    fit: { onStep: ctx.onStep },
+    fit: { onStep: ctx.onStep, schedule: ctx.lrSchedule },
   };
   let model = source;
 
