@@ -11,6 +11,11 @@ import { evalCommand } from './eval.js';
 import { pruneCommand } from './prune.js';
 import { quantizeCommand } from './quantize.js';
 import { sensitivityCommand } from './sensitivity.js';
+import { lowrankCommand } from './lowrank.js';
+import { packCommand } from './pack.js';
+import { unpackCommand } from './unpack.js';
+import { hashCommand } from './hash.js';
+import { clusterCommand } from './cluster.js';
 
 // commander's own errors (unknown option, bad value) in the same one-line form as nnzip's.
 const oneLineErrors = { outputError: (str: string, write: (s: string) => void) => write(`nnzip: ${str.replace(/^error: /, '').trim()} (see --help)\n`) };
@@ -28,7 +33,7 @@ const program = new Command('nnzip')
   .version(pkg.version)
   .configureOutput(oneLineErrors);
 
-for (const cmd of [inspectCommand(), runCommand(), benchCommand(), trainCommand(), evalCommand(), pruneCommand(), sensitivityCommand(), quantizeCommand()]) program.addCommand(cmd.configureOutput(oneLineErrors));
+for (const cmd of [inspectCommand(), runCommand(), benchCommand(), trainCommand(), evalCommand(), pruneCommand(), sensitivityCommand(), quantizeCommand(), lowrankCommand(), packCommand(), unpackCommand(), clusterCommand(), hashCommand()]) program.addCommand(cmd.configureOutput(oneLineErrors));
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   reportError(e, process.argv.includes('--debug'));
