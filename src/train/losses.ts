@@ -6,6 +6,8 @@ import { ValueFacts } from '../core/shape/registry.js';
 import { Tensor } from '../core/tensor.js';
 import { GradientError } from '../autograd/registry.js';
 import { GradientSeed } from '../autograd/gradients.js';
+import { NnzipError } from '../core/errors.js';
+import { seededRng, xavierUniform } from '../nn/init.js';
 
 export type LossSpec =
   /** Softmax cross-entropy against integer labels; label smoothing spreads `labelSmoothing` of the target uniformly. */
@@ -13,7 +15,51 @@ export type LossSpec =
   /** Mean squared error against a float `targets` input shaped like the output. */
   | { kind: 'mse'; weight?: number }
   /** Hinton's distillation term: T² · KL(softmax(teacher/T) ‖ softmax(student/T)), teacher logits fed as an input. */
-  | { kind: 'kl'; weight?: number; temperature: number };
+  | { kind: 'kl'; weight?: number; temperature: number }
+  | HintSpec
+  | AttentionSpec;
+
+/**
+ * FitNets hint: MSE (mean over elements) between adapter(student tensor) and a teacher tensor fed as a graph input.
+ * 'auto' (default) inserts a learned adapter: a 1x1 Conv for rank-4 tensors (channels C_s -> C_t, spatial sizes must
+ * match) or a linear layer for rank-2 ones ([N, D_s] -> [N, D_t]); it trains with the student and is never part of the
+ * inference model. 'none': the two shapes must match exactly.
+ */
+export interface HintSpec {
+  kind: 'hint';
+  /** Any value of the student model (a node output). */
+  student: string;
+  /** The graph input the teacher's tensor is fed under, e.g. 'hint0_teacher'. */
+  teacher: string;
+  weight?: number;
+  adapter?: 'auto' | 'none';
+  /** The teacher tensor's shape (the batch dim is replaced by the student's); default: the student tensor's shape. */
+  teacherShape?: readonly (number | string | null)[];
+  /** Seed of the adapter's initial weights (default 0). */
+  seed?: number;
+}
+
+/**
+ * Attention transfer (Zagoruyko & Komodakis 2017): mean squared difference of the L2-normalized spatial attention maps
+ * (sum over channels of squared activations, flattened) of a rank-4 student tensor and a fed teacher tensor. Channel
+ * counts may differ; spatial sizes must match.
+ */
+export interface AttentionSpec {
+  kind: 'attention';
+  student: string;
+  teacher: string;
+  weight?: number;
+  /** The teacher tensor's shape; default: the student tensor's shape. */
+  teacherShape?: readonly (number | string | null)[];
+}
+
+/** A loss cannot be built as asked: a tensor that does not exist, shapes an adapter cannot bridge. */
+export class LossError extends NnzipError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LossError';
+  }
+}
 
 export type RegularizerSpec = { kind: 'l1' | 'l2'; weight: number; params: string[] };
 
@@ -22,6 +68,8 @@ export interface LossContext {
   facts: Map<string, ValueFacts>;
   /** The model output the loss reads (logits or predictions). */
   output: string;
+  /** Values of the forward graph a hint may name (for error messages; default: every node output in the graph). */
+  forwardValues?: readonly string[];
 }
 
 export interface LossPart {
@@ -30,6 +78,8 @@ export interface LossPart {
   seeds: GradientSeed[];
   /** Graph inputs the term needs, with their types: labels, targets, teacher logits. */
   inputs: { name: string; elemType: DataType; shape: (number | string)[] }[];
+  /** Trainable tensors the term owns (hint adapters), added as initializers: trained, never exported. */
+  params?: string[];
 }
 
 /** Batch size as a float scalar at run time (the batch dim is symbolic). */
@@ -119,5 +169,104 @@ export function lossPart(ctx: LossContext, spec: LossSpec): LossPart {
     case 'cross-entropy': return crossEntropy(ctx, spec);
     case 'mse': return meanSquaredError(ctx, spec);
     case 'kl': return distillationKl(ctx, spec);
+    case 'hint': return hintLoss(ctx, spec);
+    case 'attention': return attentionTransfer(ctx, spec);
   }
+}
+
+type Shape = readonly (number | string | null)[];
+const fmtShape = (s: Shape) => `[${s.map((d) => d ?? '?').join(',')}]`;
+
+/** The student tensor's facts, or an error listing some values the student has. */
+function studentTensor(ctx: LossContext, kind: string, name: string): Shape {
+  const shape = ctx.facts.get(name)?.shape;
+  const values = ctx.forwardValues ?? ctx.b.graph.nodes.flatMap((n) => n.outputs).filter((o) => o);
+  if (!values.includes(name)) {
+    const shown = values.slice(0, 12).map((v) => `'${v}'`).join(', ');
+    throw new LossError(`${kind} loss: the student has no tensor '${name}' (values include ${shown}${values.length > 12 ? `, ... ${values.length - 12} more` : ''})`);
+  }
+  if (!shape) throw new LossError(`${kind} loss: the shape of student tensor '${name}' is unknown`);
+  const elem = ctx.facts.get(name)!.elemType;
+  if (elem !== DataType.FLOAT) throw new LossError(`${kind} loss: student tensor '${name}' is not float32`);
+  return shape;
+}
+
+/** The teacher input's declared shape: the given (or the student's) dims with the student's batch dim first. */
+function teacherInputShape(kind: string, spec: { student: string; teacher: string; teacherShape?: Shape }, student: Shape): (number | string)[] {
+  const given = spec.teacherShape ?? student;
+  if (given.length !== student.length) {
+    throw new LossError(`${kind} loss: student tensor '${spec.student}' ${fmtShape(student)} and teacher tensor '${spec.teacher}' ${fmtShape(given)} differ in rank`);
+  }
+  const batch = typeof student[0] === 'string' ? student[0] : 'batch';
+  return given.map((d, i) => {
+    if (i === 0) return batch;
+    if (d === null) throw new LossError(`${kind} loss: dim ${i} of teacher tensor '${spec.teacher}' ${fmtShape(given)} is unknown; give teacherShape`);
+    return d;
+  });
+}
+
+/** Mean over elements of (a − t)², with its closed-form gradient 2(a − t)/count seeded on `a`. */
+function meanSquaredTo(b: GraphBuilder, a: string, t: string, name: string): { value: string; seeds: GradientSeed[] } {
+  const diff = b.op('Sub', [a, t]);
+  const value = b.op('ReduceMean', [b.op('Mul', [diff, diff])], { keepdims: 0 }, { name });
+  const count = b.op('Cast', [b.op('Size', [a])], { to: DataType.FLOAT });
+  const grad = b.op('Div', [b.op('Mul', [diff, scalar(b, 2)]), count], {}, { name: `${name}_grad` });
+  return { value, seeds: [{ value: a, grad }] };
+}
+
+const safeName = (s: string) => s.replace(/[^A-Za-z0-9_]/g, '_');
+
+export function hintLoss(ctx: LossContext, spec: HintSpec): LossPart {
+  const { b } = ctx;
+  const student = studentTensor(ctx, 'hint', spec.student);
+  const teacher = teacherInputShape('hint', spec, student);
+  const adapter = spec.adapter ?? 'auto';
+  const pair = `student tensor '${spec.student}' ${fmtShape(student)} and teacher tensor '${spec.teacher}' ${fmtShape(teacher)}`;
+  const params: string[] = [];
+  let adapted = spec.student;
+  if (adapter === 'none') {
+    const same = student.every((d, i) => i === 0 || d === teacher[i]);
+    if (!same) throw new LossError(`hint loss: ${pair} differ in shape; use adapter 'auto' to learn a mapping`);
+  } else {
+    const rng = seededRng(spec.seed ?? 0);
+    const prefix = `hint_adapter_${safeName(spec.student)}`;
+    const cs = student[1], ct = teacher[1];
+    if (typeof cs !== 'number' || typeof ct !== 'number') throw new LossError(`hint loss: ${pair}: the adapter needs static channel counts`);
+    if (student.length === 4) {
+      if (student[2] !== teacher[2] || student[3] !== teacher[3]) throw new LossError(`hint loss: ${pair} differ in spatial size; a 1x1 conv adapter cannot bridge them`);
+      const dims = [ct, cs, 1, 1];
+      const w = b.initializer(new Tensor(`${prefix}.weight`, DataType.FLOAT, dims, xavierUniform(dims, rng)));
+      const bias = b.initializer(new Tensor(`${prefix}.bias`, DataType.FLOAT, [ct], new Float32Array(ct)));
+      params.push(w, bias);
+      adapted = b.op('Conv', [spec.student, w, bias], { kernel_shape: [1, 1] }, { name: prefix });
+    } else if (student.length === 2) {
+      const dims = [ct, cs];
+      const w = b.initializer(new Tensor(`${prefix}.weight`, DataType.FLOAT, dims, xavierUniform(dims, rng)));
+      const bias = b.initializer(new Tensor(`${prefix}.bias`, DataType.FLOAT, [ct], new Float32Array(ct)));
+      params.push(w, bias);
+      adapted = b.op('Gemm', [spec.student, w, bias], { transB: 1 }, { name: prefix });
+    } else {
+      throw new LossError(`hint loss: ${pair}: adapters exist for rank-4 (1x1 conv) and rank-2 (linear) tensors only; use adapter 'none' with matching shapes`);
+    }
+  }
+  const part = meanSquaredTo(b, adapted, spec.teacher, `loss_hint_${safeName(spec.student)}`);
+  return { ...weighted(b, part, spec.weight), inputs: [{ name: spec.teacher, elemType: DataType.FLOAT, shape: teacher }], params };
+}
+
+/** Normalized attention map of a [N, C, H, W] tensor: q = Σ_c x², flattened to [N, H·W], divided by its L2 norm. */
+function attentionMap(b: GraphBuilder, x: string): string {
+  const q = b.op('Flatten', [b.op('ReduceSum', [b.op('Mul', [x, x]), b.int64s('axes', [1])], { keepdims: 0 })], { axis: 1 });
+  const norm = b.op('Sqrt', [b.op('Add', [b.op('ReduceSum', [b.op('Mul', [q, q]), b.int64s('axes', [1])], { keepdims: 1 }), scalar(b, 1e-12)])]);
+  return b.op('Div', [q, norm]);
+}
+
+export function attentionTransfer(ctx: LossContext, spec: AttentionSpec): LossPart {
+  const { b } = ctx;
+  const student = studentTensor(ctx, 'attention', spec.student);
+  const teacher = teacherInputShape('attention', spec, student);
+  const pair = `student tensor '${spec.student}' ${fmtShape(student)} and teacher tensor '${spec.teacher}' ${fmtShape(teacher)}`;
+  if (student.length !== 4) throw new LossError(`attention loss: ${pair}: attention maps need rank-4 [N, C, H, W] tensors`);
+  if (student[2] !== teacher[2] || student[3] !== teacher[3]) throw new LossError(`attention loss: ${pair} differ in spatial size`);
+  const part = meanSquaredTo(b, attentionMap(b, spec.student), attentionMap(b, spec.teacher), `loss_attention_${safeName(spec.student)}`);
+  return { ...weighted(b, part, spec.weight), inputs: [{ name: spec.teacher, elemType: DataType.FLOAT, shape: teacher }] };
 }

@@ -52,6 +52,8 @@ export interface TrainingProgram {
   /** Graph outputs: the total loss and the model's output (for training metrics). */
   lossOutput: string;
   modelOutput: string;
+  /** Trainable tensors the losses own (hint adapters): in `params` and `carried`, absent from the inference model. */
+  lossParams: string[];
 }
 
 /** Training failed to set up: a frozen pattern matching nothing, no parameters, an output that does not exist. */
@@ -130,21 +132,33 @@ export function buildTrainingProgram(source: Model, spec: TrainingSpec): Trainin
     }
   }
   g.sortTopologically();
-  const facts = inferShapes(model).values;
+  let facts = inferShapes(model).values;
+  const forwardValues = g.nodes.flatMap((n) => n.outputs).filter((o) => o);
 
   // Losses and regularizers.
   const seeds: GradientSeed[] = [];
   const lossValues: string[] = [];
   const lossInputs: TrainingProgram['lossInputs'] = [];
+  const lossParams: string[] = [];
   for (const ls of spec.losses ?? [{ kind: 'cross-entropy' as const }]) {
-    const part = lossPart({ b, facts, output }, ls);
+    const part = lossPart({ b, facts, output, forwardValues }, ls);
     seeds.push(...part.seeds);
     lossValues.push(part.value);
     for (const inp of part.inputs) {
-      if (lossInputs.some((x) => x.name === inp.name)) continue;
+      const known = lossInputs.find((x) => x.name === inp.name);
+      if (known) {
+        if (known.shape.join(',') !== inp.shape.join(',')) throw new TrainingError(`loss input '${inp.name}' is declared twice with different shapes: [${known.shape.join(',')}] and [${inp.shape.join(',')}]`);
+        continue;
+      }
       lossInputs.push(inp);
       g.inputs.push({ name: inp.name, type: { kind: 'tensor', elemType: inp.elemType, shape: inp.shape as Dim[] } });
     }
+    lossParams.push(...(part.params ?? []));
+  }
+  // Parameters the losses own (hint adapters) train like the model's, but the inference model never sees them.
+  for (const p of lossParams) {
+    paramInit.set(p, toGraphInput(g, p));
+    params.push(p);
   }
   for (const r of spec.regularizers ?? []) {
     const targets = params.filter((p) => !r.params || r.params.some((pat) => matchesPattern(p, pat)));
@@ -155,6 +169,10 @@ export function buildTrainingProgram(source: Model, spec: TrainingSpec): Trainin
   }
   const total = lossValues.length === 1 ? lossValues[0]! : b.op('Sum', lossValues);
   renameValue(g, total, 'loss');
+
+  // Backward runs through loss nodes too when a loss seeds a value it computed itself (adapters, attention maps).
+  // Not strict: some loss ops (OneHot) have no shape rule, and the backward never passes through them.
+  if (seeds.some((sd) => !facts.has(sd.value))) facts = new Map([...inferShapes(model, { strict: false }).values, ...facts]);
 
   // Backward, gradient hooks, clipping, optimizer.
   const gradMap = addGradients(g, b, seeds, params, { facts });
@@ -185,10 +203,13 @@ export function buildTrainingProgram(source: Model, spec: TrainingSpec): Trainin
   g.outputs = [{ name: 'loss' }, { name: output }, ...carried.map((c) => ({ name: c.output }))];
   g.sortTopologically();
   validateModel(model);
-  return { model, dataInput: dataInputs[0]!.name, lossInputs, scalars, carried, params, lossOutput: 'loss', modelOutput: output };
+  return { model, dataInput: dataInputs[0]!.name, lossInputs, scalars, carried, params, lossOutput: 'loss', modelOutput: output, lossParams };
 }
 
-/** The inference model with the carried values (parameters, running statistics) written back as initializers. */
+/**
+ * The inference model with the carried values (parameters, running statistics) written back as initializers. Values
+ * the source model does not hold (hint adapters, optimizer state) are left out.
+ */
 export function inferenceModelWith(source: Model, values: Map<string, Tensor>): Model {
   const m = constantsToInitializers(source.opset('') !== undefined && source.opset('')! < 21 ? upgradeOpset(source, 21) : source.clone());
   for (const [name, t] of values) if (m.graph.initializers.has(name)) m.graph.initializers.set(name, t.renamed(name));
