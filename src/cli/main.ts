@@ -16,6 +16,7 @@ import { packCommand } from './pack.js';
 import { unpackCommand } from './unpack.js';
 import { hashCommand } from './hash.js';
 import { clusterCommand } from './cluster.js';
+import { distillCommand } from './distill.js';
 
 // commander's own errors (unknown option, bad value) in the same one-line form as nnzip's.
 const oneLineErrors = { outputError: (str: string, write: (s: string) => void) => write(`nnzip: ${str.replace(/^error: /, '').trim()} (see --help)\n`) };
@@ -33,7 +34,7 @@ const program = new Command('nnzip')
   .version(pkg.version)
   .configureOutput(oneLineErrors);
 
-for (const cmd of [inspectCommand(), runCommand(), benchCommand(), trainCommand(), evalCommand(), pruneCommand(), sensitivityCommand(), quantizeCommand(), lowrankCommand(), packCommand(), unpackCommand(), clusterCommand(), hashCommand()]) program.addCommand(cmd.configureOutput(oneLineErrors));
+for (const cmd of [inspectCommand(), runCommand(), benchCommand(), trainCommand(), evalCommand(), pruneCommand(), sensitivityCommand(), quantizeCommand(), lowrankCommand(), packCommand(), unpackCommand(), clusterCommand(), hashCommand(), distillCommand()]) program.addCommand(cmd.configureOutput(oneLineErrors));
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   reportError(e, process.argv.includes('--debug'));
