@@ -9,6 +9,7 @@ import { LayerStats, countNonzero, modelStats } from '../core/stats.js';
 import { Dataset } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
 import { ClassificationResult, evaluateClassifier } from '../eval/classification.js';
+import { prepareDistillation } from '../compress/distill/index.js';
 import { prunableWeights } from '../compress/prune/index.js';
 import { DEFAULT_PENALTY, PRUNE_METHODS, PruneMethod, PrunePassSpec, PruneSchedule, isStructured, prunePass } from '../compress/prune/pass.js';
 import { BLOCK_CRITERIA, BlockCriterion } from '../compress/structured/blocks.js';
@@ -29,6 +30,9 @@ function sparsityValue(option: string) {
 }
 
 interface PruneCliOptions {
+  teacher: string[];
+  temperature?: number;
+  alpha?: number;
   sparsity?: number;
   method?: PruneMethod;
   nm?: string;
@@ -138,6 +142,9 @@ export function pruneCommand(): Command {
     .option('--penalty-epochs <e>', 'l1-reg and bn-slim: epochs of training with the L1 penalty before pruning (needs --data; bn-slim with 0 ranks the scales as they are)', nonNegativeInt('--penalty-epochs'), 2)
     .option('--finetune-epochs <e>', 'fine-tuning epochs after pruning (for scratch/set/rigl: training epochs); needs --data', nonNegativeInt('--finetune-epochs'), 0)
     .option('--data <data>', 'data for training, Taylor saliency, sensitivity and accuracy before and after')
+    .option('--teacher <model.onnx>', 'distill from this teacher (e.g. the unpruned model) while fine-tuning (repeatable: an ensemble)', (v: string, prev: string[] = []) => [...prev, v], [])
+    .option('--temperature <t>', 'distillation temperature (default 4)', positiveNumber('--temperature'))
+    .option('--alpha <a>', 'distillation: weight of the soft-target term, the labels get 1 - alpha (default 0.9)', (v: string) => { const n = Number(v); if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError("--alpha must be in [0, 1]"); return n; })
     .option('--lr <lr>', 'learning rate of fine-tuning and penalty training (SGD, momentum 0.9)', positiveNumber('--lr'), 0.01)
     .addOption(new Option('--lr-schedule <s>', 'learning rate during each fine-tuning run: constant, or cosine decay to 0').choices([...LR_SCHEDULES]).default('constant'))
     .option('--batch <b>', 'fine-tuning batch size', positiveInt('--batch'), 64)
@@ -185,14 +192,21 @@ export function pruneCommand(): Command {
       const accuracyBefore = await accuracy(source);
       const progress = trainingProgress(!opts.json);
       const tty = !opts.json && process.stderr.isTTY;
+      // Distillation: the teachers' soft targets join every training run (fine-tuning, penalty, sparse training).
+      if (opts.teacher.length && !loader) throw new NnzipError('--teacher distills while training: give --data and training epochs');
+      const distillation = opts.teacher.length
+        ? await prepareDistillation(source, opts.teacher.map((t) => openModel(t, { runnable: true })), { temperature: opts.temperature, alpha: opts.alpha }, { runtime: nodeRuntime, loader: loader!, threads: opts.threads })
+        : undefined;
       let result;
       try {
         result = await prunePass(source, spec, {
           runtime: nodeRuntime, loader, lr: opts.lr, lrSchedule: lrScheduleOf(opts.lrSchedule), threads: opts.threads, measure: plan?.measure, onStep: progress.step,
           onMeasure: tty ? (done, total) => process.stderr.write(`\rsensitivity: ${done}/${total} evaluations${done === total ? '\n' : ''}`) : undefined,
+          distill: distillation && { losses: distillation.losses, extraFeeds: distillation.extraFeeds, loader: distillation.loader },
         });
       } finally {
         progress.stop();
+        await distillation?.release();
       }
       const pruned = result.model;
       const structured = isStructured(spec);

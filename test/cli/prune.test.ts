@@ -114,3 +114,16 @@ test('prune: bad combinations of the new methods give one-line errors', () => {
   bad(['--sparsity', '0.5', '--structured', '--schedule', 'agp', '--data', 'mnist'], /structured pruning runs one-shot/);
   bad(['--method', 'fpgm'], /give --sparsity/);
 });
+
+test('prune --teacher distills from a teacher while fine-tuning (soft targets change the result; zeros stay zero)', () => {
+  const common = ['prune', base, '--sparsity', '0.8', '--finetune-epochs', '1', '--data', 'mnist', '--limit', '640', '--test-limit', '200', '--threads', '1', '--json'];
+  const plain = nnzip([...common, '-o', join(dir, 'plain.onnx')]);
+  const taught = nnzip([...common, '--teacher', base, '--temperature', '2', '--alpha', '0.7', '-o', join(dir, 'taught.onnx')]);
+  assert.equal(taught.code, 0, taught.stderr);
+  assert.ok(Math.abs(JSON.parse(taught.stdout).total.weightsRemoved - 0.8) < 1e-3);
+  const a = loadModel(join(dir, 'plain.onnx')).graph.initializers.get('fc2.weight')!.toFloat32();
+  const b = loadModel(join(dir, 'taught.onnx')).graph.initializers.get('fc2.weight')!.toFloat32();
+  assert.ok(a.some((v, i) => v !== b[i]), 'the teacher changed the fine-tuning');
+  assert.deepEqual([...a].map((v) => v === 0), [...b].map((v) => v === 0), 'the same weights are pruned, and stay zero');
+  bad(['--sparsity', '0.5', '--teacher', base], /--teacher distills while training: give --data/);
+});

@@ -4,7 +4,9 @@
 // (fine-tuned with masks), or sparse training from scratch.
 import { Model } from '../../core/ir.js';
 import { constantsToInitializers } from '../../core/weights.js';
-import { DataLoader } from '../../data/loader.js';
+import { Tensor } from '../../core/tensor.js';
+import { Batch, DataLoader } from '../../data/loader.js';
+import { LossSpec } from '../../train/losses.js';
 import { Runtime } from '../../runtime/session.js';
 import { OptimizerSpec } from '../../train/optimizers.js';
 import { ScheduleSpec } from '../../train/schedules.js';
@@ -80,6 +82,11 @@ export interface PruneContext {
   /** The metric sensitivity analysis uses (accuracy or fidelity); needed for scope and block criterion 'sensitivity'. */
   measure?: (m: Model) => Promise<Measurement>;
   onStep?: (p: StepProgress) => void;
+  /**
+   * Distillation during every training run (penalty training, fine-tuning, sparse training): the loss terms and the
+   * per-batch feeds (teacher logits) of prepareDistillation, and its loader when it relabels (hard mode).
+   */
+  distill?: { losses: LossSpec[]; extraFeeds: (batch: Batch) => Promise<Record<string, Tensor>>; loader?: DataLoader };
   /** Learning-rate schedule of each fine-tuning run (default constant). */
   lrSchedule?: ScheduleSpec;
   /** Sensitivity progress (evaluations done of total). */
@@ -132,8 +139,8 @@ export async function prunePass(source: Model, spec: PrunePassSpec, ctx: PruneCo
   const epochs = spec.finetuneEpochs ?? 0;
   const stages: Record<string, unknown> = {};
   const fineTune: FineTuneOptions = {
-    runtime: ctx.runtime, loader: ctx.loader!, epochs, lr: ctx.lr ?? 0.01, optimizer: ctx.optimizer, threads: ctx.threads,
-    fit: { onStep: ctx.onStep, schedule: ctx.lrSchedule },
+    runtime: ctx.runtime, loader: ctx.distill?.loader ?? ctx.loader!, epochs, lr: ctx.lr ?? 0.01, optimizer: ctx.optimizer, threads: ctx.threads,
+    fit: { onStep: ctx.onStep, schedule: ctx.lrSchedule, extraFeeds: ctx.distill?.extraFeeds }, losses: ctx.distill?.losses,
   };
   let model = source;
 

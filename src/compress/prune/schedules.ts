@@ -13,6 +13,7 @@ import { Runtime } from '../../runtime/session.js';
 import { ParameterHook, maskHook } from '../../train/hooks.js';
 import { OptimizerSpec } from '../../train/optimizers.js';
 import { TrainingSession } from '../../train/session.js';
+import { LossSpec } from '../../train/losses.js';
 import { TrainingSpec, buildTrainingProgram, inferenceModelWith } from '../../train/training-graph.js';
 import { FitOptions, FitResult, fit } from '../../train/trainer.js';
 import { MaskSet, PruneError, maskedWeight } from './masks.js';
@@ -29,8 +30,10 @@ export interface FineTuneOptions {
   /** Default: SGD with momentum 0.9. */
   optimizer?: OptimizerSpec;
   threads?: number;
-  /** Passed on to fit() (evaluation, progress, schedule, ...). */
+  /** Passed on to fit() (evaluation, progress, schedule, extra feeds such as teacher logits, ...). */
   fit?: Omit<FitOptions, 'epochs' | 'lr'>;
+  /** Loss terms (default cross-entropy): e.g. distillation from a teacher, whose logits fit.extraFeeds supplies. */
+  losses?: LossSpec[];
 }
 
 export const DEFAULT_OPTIMIZER: OptimizerSpec = { kind: 'sgd', momentum: 0.9 };
@@ -41,7 +44,7 @@ export const DEFAULT_OPTIMIZER: OptimizerSpec = { kind: 'sgd', momentum: 0.9 };
  */
 export async function trainModel(model: Model, extra: Omit<TrainingSpec, 'optimizer'>, options: FineTuneOptions): Promise<{ model: Model; fit: FitResult }> {
   const optimizer = options.optimizer ?? DEFAULT_OPTIMIZER;
-  const program = buildTrainingProgram(model, { ...extra, optimizer });
+  const program = buildTrainingProgram(model, { losses: options.losses, ...extra, optimizer });
   const session = await TrainingSession.create(options.runtime, program, optimizer, { threads: options.threads });
   try {
     const result = await fit(session, model, options.loader, { ...options.fit, epochs: options.epochs, lr: options.lr });
@@ -150,7 +153,7 @@ export async function pruneAgp(source: Model, prune: Omit<PruneOptions, 'sparsit
   const optimizer = options.optimizer ?? DEFAULT_OPTIMIZER;
   const hooks: Record<string, ParameterHook[]> = {};
   for (const [name, mask] of masks) hooks[name] = [maskInputHook(mask)];
-  const program = buildTrainingProgram(start.model, { optimizer, hooks });
+  const program = buildTrainingProgram(start.model, { optimizer, hooks, losses: options.losses });
   const session = await TrainingSession.create(options.runtime, program, optimizer, { threads: options.threads });
   const feeds = () => Object.fromEntries([...masks].map(([name, m]) => [`${name}.mask`, m]));
   const updates: AgpRecord[] = [];

@@ -228,7 +228,7 @@ export async function trainSparse(model: Model, options: SparseTrainingOptions, 
   const optimizer = fineTune.optimizer ?? DEFAULT_OPTIMIZER;
   const hooks: Record<string, ParameterHook[]> = {};
   for (const [name, mask] of start.masks) hooks[name] = [maskInputHook(mask)];
-  const program = buildTrainingProgram(start.model, { optimizer, hooks });
+  const program = buildTrainingProgram(start.model, { optimizer, hooks, losses: fineTune.losses });
   const session = await TrainingSession.create(fineTune.runtime, program, optimizer, { threads: fineTune.threads });
 
   let masks = start.masks;
