@@ -3,12 +3,14 @@
 // bits per layer and accuracy (or fidelity to the original) before and after. The work is the library's passes.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { encodeModel } from '../core/codec.js';
 import { NnzipError } from '../core/errors.js';
 import { Model } from '../core/ir.js';
 import { CALIBRATION_METHODS, CalibrationMethod, checkCalibrationFeed } from '../compress/quantize/calibrate.js';
+import { prepareDistillation } from '../compress/distill/index.js';
 import { foldBatchNorm } from '../compress/optimize/fold-batchnorm.js';
+import { FineTuneOptions } from '../compress/prune/schedules.js';
 import { assertFiniteWeights, assertNotQuantized } from '../compress/quantize/checks.js';
 import { trainBinary } from '../compress/quantize/binary.js';
 import { quantizeDynamic } from '../compress/quantize/dynamic.js';
@@ -33,6 +35,9 @@ const MODES = ['weight', 'dynamic', 'static', 'fp16', 'bf16', 'qat', 'binary', '
 type Mode = (typeof MODES)[number];
 
 interface QuantizeCliOptions {
+  teacher: string[];
+  temperature?: number;
+  alpha?: number;
   mode?: Mode;
   preset?: PresetName;
   bits?: number;
@@ -123,13 +128,20 @@ function granularityOf(opts: QuantizeCliOptions): WeightGranularity | undefined 
 async function quantize(model: Model, opts: QuantizeCliOptions, train: Dataset | undefined): Promise<{ model: Model; layers: { name: string; op?: string; bits: number | string }[]; details: unknown }> {
   const mode = opts.mode ?? 'weight';
   const progress = trainingProgress(!opts.json);
-  const fineTune = () => {
+  let distillation: Awaited<ReturnType<typeof prepareDistillation>> | undefined;
+  /** Training settings for qat/binary/ternary; with --teacher, the teachers' soft targets join the loss. */
+  const fineTune = async (): Promise<FineTuneOptions> => {
     if (!train) throw new NnzipError(`--mode ${mode} trains the model: give --data DATA (and --epochs)`);
+    const loader = new DataLoader(train, { batchSize: opts.batch, shuffle: true, seed: opts.seed, limit: opts.limit });
+    if (opts.teacher.length) {
+      distillation = await prepareDistillation(model, opts.teacher.map((t) => openModel(t, { runnable: true })), { temperature: opts.temperature, alpha: opts.alpha }, { runtime: nodeRuntime, loader, threads: opts.threads });
+    }
     return {
-      runtime: nodeRuntime, loader: new DataLoader(train, { batchSize: opts.batch, shuffle: true, seed: opts.seed, limit: opts.limit }),
-      epochs: opts.epochs, lr: opts.lr, threads: opts.threads, fit: { onStep: progress.step },
+      runtime: nodeRuntime, loader: distillation?.loader ?? loader, epochs: opts.epochs, lr: opts.lr, threads: opts.threads,
+      fit: { onStep: progress.step, extraFeeds: distillation?.extraFeeds }, losses: distillation?.losses,
     };
   };
+  if (opts.teacher.length && mode !== 'qat' && mode !== 'binary' && mode !== 'ternary') throw new NnzipError(`--teacher distills while training: it goes with --mode qat, binary or ternary, not ${opts.preset ? `--preset ${opts.preset}` : `--mode ${mode}`}`);
   try {
     if (opts.preset) {
       const r = await applyPreset(model, opts.preset, { perChannel: opts.perChannel, reduceRange: opts.reduceRange, exclude: opts.exclude });
@@ -172,16 +184,18 @@ async function quantize(model: Model, opts: QuantizeCliOptions, train: Dataset |
         return { model: r.model, layers: [], details: r.report };
       }
       case 'qat': {
-        const r = await trainQat(model, { bits: opts.bits ?? 8, lsq: opts.lsq, exclude: opts.exclude }, fineTune());
+        const r = await trainQat(model, { bits: opts.bits ?? 8, lsq: opts.lsq, exclude: opts.exclude }, await fineTune());
         return { model: r.model, layers: r.report.layers.map((l) => ({ name: l.weight, op: l.opType, bits: l.bits })), details: r.report };
       }
       case 'binary': case 'ternary': {
-        const r = await trainBinary(model, { kind: mode, exclude: opts.exclude }, fineTune());
+        const r = await trainBinary(model, { kind: mode, exclude: opts.exclude }, await fineTune());
         return { model: r.model, layers: r.report.layers.map((l) => ({ name: l.weight, op: l.opType, bits: mode === 'binary' ? 1 : 'ternary' })), details: r.report };
       }
     }
+    throw new NnzipError(`--mode ${String(mode)}: unknown mode`);
   } finally {
     progress.stop();
+    await distillation?.release();
   }
 }
 
@@ -248,6 +262,9 @@ export function quantizeCommand(): Command {
     .option('--size-budget <bytes>', 'weight: mixed precision, per-layer bits chosen by sensitivity so the file fits in BYTES', positiveInt('--size-budget'))
     .option('--bits-candidates <list>', 'mixed precision: bit widths to choose from', bitList, [2, 3, 4, 8])
     .option('--data <data>', 'labelled data: training (qat, binary, ternary) and accuracy before and after; without it, fidelity on generated inputs')
+    .option('--teacher <model.onnx>', 'qat/binary/ternary: distill from this teacher (e.g. the float model) while training (repeatable)', collect, [])
+    .option('--temperature <t>', 'distillation temperature (default 4)', positiveNumber('--temperature'))
+    .option('--alpha <a>', 'distillation: weight of the soft-target term, the labels get 1 - alpha (default 0.9)', (v: string) => { const n = Number(v); if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('--alpha must be in [0, 1]'); return n; })
     .option('--epochs <e>', 'qat/binary/ternary: training epochs', nonNegativeInt('--epochs'), 1)
     .option('--lr <lr>', 'qat/binary/ternary: learning rate (SGD, momentum 0.9)', positiveNumber('--lr'), 0.01)
     .option('--batch <b>', 'training batch size', positiveInt('--batch'), 64)

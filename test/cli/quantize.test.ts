@@ -96,3 +96,18 @@ test('quantize: bad input gives one-line errors and writes nothing', () => {
   bad([join(dir, 'nan.onnx'), '--mode', 'weight'], /'conv1.weight' holds NaN at index 3/);
   bad([base, '--mode', 'static', '--calib', 'mnist', '--exclude', 'nothing*'], /nothing\*/);
 });
+
+test('quantize --mode qat --teacher distills from the float model during QAT', async () => {
+  const common = ['quantize', base, '--mode', 'qat', '--epochs', '1', '--limit', '256', '--data', 'mnist', '--test-limit', '200', '--threads', '1', '--json'];
+  const plain = nnzip([...common, '-o', join(dir, 'qat-plain.onnx')]);
+  const taught = nnzip([...common, '--teacher', base, '--temperature', '2', '--alpha', '0.7', '-o', join(dir, 'qat-taught.onnx')]);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.equal(taught.code, 0, taught.stderr);
+  const weights = (m: Model) => [...m.graph.initializers.values()].filter((t) => t.dims.length === 1 && t.dims[0]! > 16).map((t) => t.toFloat32());
+  const a = weights(loadModel(join(dir, 'qat-plain.onnx'))), b = weights(loadModel(join(dir, 'qat-taught.onnx')));
+  assert.ok(a.some((x, i) => x.some((v, j) => v !== b[i]![j])), 'the teacher changed QAT training');
+  assert.ok((await runsInBoth(loadModel(join(dir, 'qat-taught.onnx')))) < 0.05);
+  const r = nnzip(['quantize', base, '--mode', 'static', '--calib', 'mnist', '--teacher', base, '-o', join(dir, 'x.onnx')]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /--teacher distills while training: it goes with --mode qat, binary or ternary/);
+});
