@@ -37,3 +37,13 @@ export { addGradients } from './autograd/gradients.js';
 export type { GradientSeed } from './autograd/gradients.js';
 export { registerGradient, GradientError } from './autograd/registry.js';
 export type { GradientContext, GradientRule, GradientEntry } from './autograd/registry.js';
+export * from './eval/fidelity.js';
+// Compression passes, one namespace per method family (their option and report names overlap).
+export * as prune from './compress/prune/index.js';
+export * as structured from './compress/structured/index.js';
+export * as quantize from './compress/quantize/index.js';
+export * as share from './compress/share/index.js';
+export * as lowrank from './compress/lowrank/index.js';
+export * as encode from './compress/encode/index.js';
+export * as distill from './compress/distill/index.js';
+export * as optimize from './compress/optimize/index.js';

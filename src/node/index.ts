@@ -4,3 +4,4 @@ export * from './npy.js';
 export { nodeRuntime } from '../runtime/node.js';
 export * from './datasets.js';
 export * from './checkpoints.js';
+export * from './nnz.js';

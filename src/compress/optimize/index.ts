@@ -1,0 +1,3 @@
+// Lossless graph optimizations.
+export * from './fold-batchnorm.js';
+export * from './linear-layer.js';
