@@ -17,7 +17,7 @@ import { saveModel } from '../node/io.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { checkClassesFit, checkDataFits } from '../train/trainer.js';
 import { trainingProgress } from './progress.js';
-import { LR_SCHEDULES, action, collectPairs, humanBytes, lrScheduleOf, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
+import { action, collect, collectPairs, humanBytes, LR_SCHEDULES, lrScheduleOf, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
 
 interface ClusterCliOptions {
   bits?: string;
@@ -40,7 +40,6 @@ interface ClusterCliOptions {
   json?: boolean;
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** Bits given on the command line: a whole number from 1 to 16, with an error naming where it was given. */
 function parseBits(text: string, where: string): number {

@@ -131,3 +131,34 @@ export const LR_SCHEDULES = ['constant', 'cosine'] as const;
 export function lrScheduleOf(name: string | undefined): { kind: 'constant' } | { kind: 'cosine' } {
   return name === 'cosine' ? { kind: 'cosine' } : { kind: 'constant' };
 }
+
+/** A repeatable option's values, in the order given. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function nonNegativeNumber(option: string): (value: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${option} must be a non-negative number`);
+    return n;
+  };
+}
+
+/** A number in [0, 1] (weights of loss terms, fractions that may be whole). */
+export function unitInterval(option: string): (value: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`${option} must be in [0, 1]`);
+    return n;
+  };
+}
+
+/** A number in [0, 1) (sparsities, smoothing). */
+export function fractionBelowOne(option: string): (value: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError(`${option} must be in [0, 1)`);
+    return n;
+  };
+}

@@ -1,6 +1,6 @@
 // nnzip distill: trains a student (zoo architecture or ONNX model) to match one or more ONNX teachers on a data
 // set; reports the teacher's and the student's test accuracy before and after.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { DistillError, HintPair, distill, DEFAULT_ALPHA, DEFAULT_TEMPERATURE } from '../compress/distill/index.js';
 import { Teacher, outputClasses } from '../compress/distill/teacher.js';
@@ -16,7 +16,7 @@ import { nodeRuntime } from '../runtime/node.js';
 import { OptimizerSpec } from '../train/optimizers.js';
 import { ScheduleSpec } from '../train/schedules.js';
 import { checkClassesFit, checkDataFits } from '../train/trainer.js';
-import { action, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
+import { action, collect, nonNegativeInt, nonNegativeNumber, openModel, positiveInt, positiveNumber, printJson, unitInterval, withCommonOptions } from './common.js';
 import { trainingProgress } from './progress.js';
 
 export interface DistillCliOptions {
@@ -47,25 +47,8 @@ export interface DistillCliOptions {
   json?: boolean;
 }
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
-function unitInterval(option: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`${option} must be in [0, 1]`);
-    return n;
-  };
-}
 
-function nonNegativeNumber(option: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${option} must be a non-negative number`);
-    return n;
-  };
-}
 
 /** TEACHER_TENSOR:STUDENT_TENSOR; names may hold ':' themselves, so the split that names existing tensors wins. */
 export function parseHint(text: string, teacherNames: Set<string>, studentNames: Set<string>): HintPair {

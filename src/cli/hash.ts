@@ -13,7 +13,7 @@ import { openDataset } from '../node/datasets.js';
 import { saveModel } from '../node/io.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { checkClassesFit, checkDataFits } from '../train/trainer.js';
-import { action, collectPairs, humanBytes, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
+import { action, collect, collectPairs, humanBytes, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
 import { trainingProgress } from './progress.js';
 
 interface HashCliOptions {
@@ -42,7 +42,6 @@ function parseRatio(text: string): number {
   return value;
 }
 
-const collect = (v: string, previous: string[] = []) => [...previous, v];
 
 export function hashCommand(): Command {
   return withCommonOptions(new Command('hash'))

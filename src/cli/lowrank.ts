@@ -17,7 +17,7 @@ import { nodeRuntime } from '../runtime/node.js';
 import { checkClassesFit, checkDataFits } from '../train/trainer.js';
 import { quantile } from './bench.js';
 import { trainingProgress } from './progress.js';
-import { action, collectPairs, humanCount, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
+import { action, collect, collectPairs, humanCount, nonNegativeInt, nonNegativeNumber, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
 
 function fraction(option: string, allowOne: boolean) {
   return (v: string) => {
@@ -27,17 +27,7 @@ function fraction(option: string, allowOne: boolean) {
   };
 }
 
-function nonNegativeNumber(option: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${option} must be a non-negative number`);
-    return n;
-  };
-}
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 interface LowRankCliOptions {
   energy?: number;

@@ -2,7 +2,7 @@
 // BatchNorm slimming, FPGM, Taylor; or filter merging), residual-block removal and sparse training from scratch, with
 // optional fine-tuning; reports parameters, non-zeros, MACs and accuracy before and after. The work is the library's
 // prunePass; this file parses options and prints.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { NnzipError } from '../core/errors.js';
 import { Model } from '../core/ir.js';
 import { LayerStats, countNonzero, modelStats } from '../core/stats.js';
@@ -19,15 +19,8 @@ import { nodeRuntime } from '../runtime/node.js';
 import { checkClassesFit, checkDataFits } from '../train/trainer.js';
 import { measurePlan, sparsityList } from './measure.js';
 import { trainingProgress } from './progress.js';
-import { LR_SCHEDULES, action, collectPairs, lrScheduleOf, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
+import { action, collect, collectPairs, fractionBelowOne, LR_SCHEDULES, lrScheduleOf, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, unitInterval, withCommonOptions } from './common.js';
 
-function sparsityValue(option: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError(`${option} must be in [0, 1)`);
-    return n;
-  };
-}
 
 interface PruneCliOptions {
   teacher: string[];
@@ -121,7 +114,7 @@ export function pruneCommand(): Command {
   return withCommonOptions(new Command('prune'))
     .description('prune a model: unstructured, N:M, structured channels or residual blocks that shrink the graph, or sparse training; optionally fine-tune')
     .argument('<model>', 'ONNX model file')
-    .option('--sparsity <s>', 'fraction of weights (or, structured, of channels per group) to remove, in [0, 1)', sparsityValue('--sparsity'))
+    .option('--sparsity <s>', 'fraction of weights (or, structured, of channels per group) to remove, in [0, 1)', fractionBelowOne('--sparsity'))
     .addOption(new Option('--method <m>', 'criterion: magnitude, random, taylor, l1-reg (unstructured); nm; l1-norm, l2-norm, bn-slim, fpgm, taylor (structured); default magnitude, or l1-norm with --structured').choices([...PRUNE_METHODS]))
     .option('--nm <n:m>', 'N:M semi-structured pruning, e.g. 2:4 (keeps N of every M weights along the input dimension)')
     .option('--structured', 'remove whole channels so the graph itself shrinks')
@@ -142,9 +135,9 @@ export function pruneCommand(): Command {
     .option('--penalty-epochs <e>', 'l1-reg and bn-slim: epochs of training with the L1 penalty before pruning (needs --data; bn-slim with 0 ranks the scales as they are)', nonNegativeInt('--penalty-epochs'), 2)
     .option('--finetune-epochs <e>', 'fine-tuning epochs after pruning (for scratch/set/rigl: training epochs); needs --data', nonNegativeInt('--finetune-epochs'), 0)
     .option('--data <data>', 'data for training, Taylor saliency, sensitivity and accuracy before and after')
-    .option('--teacher <model.onnx>', 'distill from this teacher (e.g. the unpruned model) while fine-tuning (repeatable: an ensemble)', (v: string, prev: string[] = []) => [...prev, v], [])
+    .option('--teacher <model.onnx>', 'distill from this teacher (e.g. the unpruned model) while fine-tuning (repeatable: an ensemble)', collect, [])
     .option('--temperature <t>', 'distillation temperature (default 4)', positiveNumber('--temperature'))
-    .option('--alpha <a>', 'distillation: weight of the soft-target term, the labels get 1 - alpha (default 0.9)', (v: string) => { const n = Number(v); if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError("--alpha must be in [0, 1]"); return n; })
+    .option('--alpha <a>', 'distillation: weight of the soft-target term, the labels get 1 - alpha (default 0.9)', unitInterval('--alpha'))
     .option('--lr <lr>', 'learning rate of fine-tuning and penalty training (SGD, momentum 0.9)', positiveNumber('--lr'), 0.01)
     .addOption(new Option('--lr-schedule <s>', 'learning rate during each fine-tuning run: constant, or cosine decay to 0').choices([...LR_SCHEDULES]).default('constant'))
     .option('--batch <b>', 'fine-tuning batch size', positiveInt('--batch'), 64)

@@ -3,7 +3,7 @@
 // bits per layer and accuracy (or fidelity to the original) before and after. The work is the library's passes.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { encodeModel } from '../core/codec.js';
 import { NnzipError } from '../core/errors.js';
 import { Model } from '../core/ir.js';
@@ -28,7 +28,7 @@ import { openDataset } from '../node/datasets.js';
 import { loadModel, saveModel } from '../node/io.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { checkClassesFit, checkDataFits } from '../train/trainer.js';
-import { action, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
+import { action, collect, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, unitInterval, withCommonOptions } from './common.js';
 import { trainingProgress } from './progress.js';
 
 const MODES = ['weight', 'dynamic', 'static', 'fp16', 'bf16', 'qat', 'binary', 'ternary'] as const;
@@ -74,7 +74,6 @@ interface QuantizeCliOptions {
   json?: boolean;
 }
 
-const collect = (v: string, previous: string[] = []) => [...previous, v];
 
 function bitList(v: string): number[] {
   const list = v.split(',').map((s) => Number(s.trim()));
@@ -264,7 +263,7 @@ export function quantizeCommand(): Command {
     .option('--data <data>', 'labelled data: training (qat, binary, ternary) and accuracy before and after; without it, fidelity on generated inputs')
     .option('--teacher <model.onnx>', 'qat/binary/ternary: distill from this teacher (e.g. the float model) while training (repeatable)', collect, [])
     .option('--temperature <t>', 'distillation temperature (default 4)', positiveNumber('--temperature'))
-    .option('--alpha <a>', 'distillation: weight of the soft-target term, the labels get 1 - alpha (default 0.9)', (v: string) => { const n = Number(v); if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('--alpha must be in [0, 1]'); return n; })
+    .option('--alpha <a>', 'distillation: weight of the soft-target term, the labels get 1 - alpha (default 0.9)', unitInterval('--alpha'))
     .option('--epochs <e>', 'qat/binary/ternary: training epochs', nonNegativeInt('--epochs'), 1)
     .option('--lr <lr>', 'qat/binary/ternary: learning rate (SGD, momentum 0.9)', positiveNumber('--lr'), 0.01)
     .option('--batch <b>', 'training batch size', positiveInt('--batch'), 64)

@@ -1,6 +1,6 @@
 // nnzip train: trains a zoo architecture (or fine-tunes an ONNX model) on a data set, with onnxruntime running
 // the training graph; writes the trained model as plain inference ONNX.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NnzipError } from '../core/errors.js';
@@ -20,28 +20,11 @@ import { ScheduleSpec } from '../train/schedules.js';
 import { NonFiniteError, TrainingSession } from '../train/session.js';
 import { buildTrainingProgram, inferenceModelWith } from '../train/training-graph.js';
 import { checkClassesFit, checkDataFits, fit } from '../train/trainer.js';
-import { action, nonNegativeInt, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
+import { action, collect, fractionBelowOne, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
 import { trainingProgress } from './progress.js';
 
-function fraction(option: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError(`${option} must be in [0, 1)`);
-    return n;
-  };
-}
 
-function nonNegativeNumber(option: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${option} must be a non-negative number`);
-    return n;
-  };
-}
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 export interface TrainOptions {
   arch?: string;
@@ -115,7 +98,7 @@ export function trainCommand(): Command {
     .option('--step-size <epochs>', 'step schedule: epochs between decays', positiveInt('--step-size'))
     .option('--gamma <g>', 'step schedule: decay factor', positiveNumber('--gamma'), 0.1)
     .option('--warmup <steps>', 'linear warm-up steps', nonNegativeInt('--warmup'), 0)
-    .option('--label-smoothing <e>', 'cross-entropy label smoothing', fraction('--label-smoothing'), 0)
+    .option('--label-smoothing <e>', 'cross-entropy label smoothing', fractionBelowOne('--label-smoothing'), 0)
     .option('--clip-grad-norm <n>', 'clip the global gradient norm', positiveNumber('--clip-grad-norm'))
     .option('--freeze <pattern>', 'keep parameters matching this name pattern fixed (repeatable; * matches anything)', collect, [])
     .option('--seed <s>', 'seed of weights, shuffling and augmentation', nonNegativeInt('--seed'), 0)
