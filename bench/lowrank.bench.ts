@@ -2,14 +2,13 @@
 // 1024-wide layers, factorize its two wide layers by truncated SVD to about half the MACs, fine-tune two epochs, and
 // compare test error, MACs and onnxruntime latency (batch 32, 2 threads) with the unfactorized model. As a control,
 // the baseline also gets the same two extra epochs, so that the comparison does not credit fine-tuning to the SVD.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nnzip, nnzipCached } from './cli-runner.js';
 import type { BenchResult, BenchRow, Benchmark } from './types.js';
 
 const compiledDir = dirname(fileURLToPath(import.meta.url));
-const cli = resolve(compiledDir, '../src/cli/main.js');
 const outDir = resolve(compiledDir, '../../bench/out/lowrank');
 /** NNZIP_BENCH_REUSE=1 reuses the models and reports of a previous run left in bench/out (e.g. to re-measure latency). */
 const REUSE = process.env.NNZIP_BENCH_REUSE === '1';
@@ -23,23 +22,7 @@ const MAX_ERROR_INCREASE = 0.3;
 const LATENCY_ROUNDS = 3;
 const LATENCY = ['--batch', '32', '--threads', '2', '--runs', '300', '--warmup', '20'];
 
-function nnzip(args: string[]): Record<string, unknown> {
-  const started = performance.now();
-  const r = spawnSync(process.execPath, [cli, ...args, '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`nnzip ${args.join(' ')} failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-  const report = JSON.parse(r.stdout) as Record<string, unknown>;
-  report.benchSeconds = (performance.now() - started) / 1000;
-  return report;
-}
 
-/** Runs the command, or with REUSE returns the report it wrote last time (its output file must exist). */
-function nnzipCached(args: string[], output: string): Record<string, unknown> {
-  const cache = `${output}.json`;
-  if (REUSE && existsSync(cache) && existsSync(output)) return JSON.parse(readFileSync(cache, 'utf8')) as Record<string, unknown>;
-  const report = nnzip(args);
-  writeFileSync(cache, JSON.stringify(report));
-  return report;
-}
 
 const pct = (v: number) => (100 * v).toFixed(2);
 
@@ -51,9 +34,9 @@ const benchmark: Benchmark = {
   async run(): Promise<BenchResult> {
     mkdirSync(outDir, { recursive: true });
     const base = join(outDir, 'mlp.onnx'), factorized = join(outDir, 'mlp-lowrank.onnx'), control = join(outDir, 'mlp-control.onnx');
-    const trained = nnzipCached(['train', ...TRAIN, '--data', 'mnist', '-o', base], base);
-    const result = nnzipCached(['lowrank', base, ...LOWRANK, '--data', 'mnist', '--latency-runs', '0', '-o', factorized], factorized);
-    const controlRun = nnzipCached(['train', '--init', base, ...CONTROL, '--data', 'mnist', '-o', control], control);
+    const trained = nnzipCached(['train', ...TRAIN, '--data', 'mnist', '-o', base], base, REUSE);
+    const result = nnzipCached(['lowrank', base, ...LOWRANK, '--data', 'mnist', '--latency-runs', '0', '-o', factorized], factorized, REUSE);
+    const controlRun = nnzipCached(['train', '--init', base, ...CONTROL, '--data', 'mnist', '-o', control], control, REUSE);
     const total = result.total as Record<string, number>;
     const layers = result.layers as { node: string; rank: number[]; factorized: boolean; energy: number }[];
     const baseError = 1 - total.accuracyBefore!;

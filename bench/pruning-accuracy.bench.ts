@@ -1,14 +1,13 @@
 // Pruning's accuracy targets on full MNIST, measured by running the documented CLI commands end to end: train the
 // baseline, prune (unstructured with iterative fine-tuning; structured channels on resnet-20), and compare test error.
 // Every figure comes from the commands' --json reports, so the table and docs/pruning.md describe the same runs.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nnzip, nnzipCached } from './cli-runner.js';
 import type { BenchResult, BenchRow, Benchmark } from './types.js';
 
 const compiledDir = dirname(fileURLToPath(import.meta.url));
-const cli = resolve(compiledDir, '../src/cli/main.js');
 const outDir = resolve(compiledDir, '../../bench/out/pruning-accuracy');
 
 /**
@@ -55,23 +54,7 @@ const CASES: Case[] = [
   },
 ];
 
-/** Runs the command, or with REUSE returns the report it wrote last time (the command's output file must exist). */
-function nnzipCached(args: string[], output: string): Record<string, unknown> {
-  const cache = `${output}.json`;
-  if (REUSE && existsSync(cache) && existsSync(output)) return JSON.parse(readFileSync(cache, 'utf8')) as Record<string, unknown>;
-  const report = nnzip(args);
-  writeFileSync(cache, JSON.stringify(report));
-  return report;
-}
 
-function nnzip(args: string[]): Record<string, unknown> {
-  const started = performance.now();
-  const r = spawnSync(process.execPath, [cli, ...args, '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`nnzip ${args.join(' ')} failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-  const report = JSON.parse(r.stdout) as Record<string, unknown>;
-  report.benchSeconds = (performance.now() - started) / 1000;
-  return report;
-}
 
 const pct = (v: number) => `${(100 * v).toFixed(2)}`;
 
@@ -86,8 +69,8 @@ const benchmark: Benchmark = {
     for (const c of CASES) {
       const base = join(outDir, `${c.net}.onnx`);
       const pruned = join(outDir, `${c.net}-pruned.onnx`);
-      const trained = nnzipCached(['train', ...c.train, '--data', 'mnist', '-o', base], base);
-      const result = nnzipCached(['prune', base, ...c.prune, '--data', 'mnist', '-o', pruned], pruned);
+      const trained = nnzipCached(['train', ...c.train, '--data', 'mnist', '-o', base], base, REUSE);
+      const result = nnzipCached(['prune', base, ...c.prune, '--data', 'mnist', '-o', pruned], pruned, REUSE);
       const total = result.total as Record<string, number>;
       const baseError = 1 - (trained.accuracy as number);
       const prunedError = 1 - total.accuracyAfter!;
@@ -118,7 +101,6 @@ const benchmark: Benchmark = {
       ? 'resnet-20 baseline: the documented 10-epoch command with augmentation (NNZIP_BENCH_FULL=1).'
       : 'resnet-20 baseline: 3 epochs without augmentation to keep the bench under half an hour; NNZIP_BENCH_FULL=1 trains the documented 10-epoch baseline (docs/pruning.md has its figures).');
     notes.push('Errors on the full 10,000-image MNIST test set; "weights removed" counts the prunable weights (Gemm/Conv weights); models in bench/out/pruning-accuracy/.');
-    if (!existsSync(cli)) notes.push('(the CLI was not built)');
     notes.push(`Latency: \`nnzip bench MODEL --batch 32 --threads 2 --runs 200\`, original and pruned alternating over ${LATENCY_ROUNDS} rounds, each one's best p50.${REUSE ? ' This run reused the models and reports of the previous one (NNZIP_BENCH_REUSE=1).' : ''}`);
     return { title: 'MNIST test error before and after pruning (nnzip CLI)', rows, notes };
   },
