@@ -17,6 +17,7 @@ import { unpackCommand } from './unpack.js';
 import { hashCommand } from './hash.js';
 import { clusterCommand } from './cluster.js';
 import { distillCommand } from './distill.js';
+import { optimizeCommand } from './optimize.js';
 
 // commander's own errors (unknown option, bad value) in the same one-line form as nnzip's.
 const oneLineErrors = { outputError: (str: string, write: (s: string) => void) => write(`nnzip: ${str.replace(/^error: /, '').trim()} (see --help)\n`) };
@@ -34,7 +35,7 @@ const program = new Command('nnzip')
   .version(pkg.version)
   .configureOutput(oneLineErrors);
 
-for (const cmd of [inspectCommand(), runCommand(), benchCommand(), trainCommand(), evalCommand(), pruneCommand(), sensitivityCommand(), quantizeCommand(), lowrankCommand(), packCommand(), unpackCommand(), clusterCommand(), hashCommand(), distillCommand()]) program.addCommand(cmd.configureOutput(oneLineErrors));
+for (const cmd of [inspectCommand(), runCommand(), benchCommand(), trainCommand(), evalCommand(), pruneCommand(), sensitivityCommand(), quantizeCommand(), lowrankCommand(), packCommand(), unpackCommand(), clusterCommand(), hashCommand(), distillCommand(), optimizeCommand()]) program.addCommand(cmd.configureOutput(oneLineErrors));
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   reportError(e, process.argv.includes('--debug'));
