@@ -4,7 +4,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { encodeModel } from '../core/codec.js';
 import { NnzipError } from '../core/errors.js';
 import { Model } from '../core/ir.js';
 import { CALIBRATION_METHODS, CalibrationMethod, checkCalibrationFeed } from '../compress/quantize/calibrate.js';
@@ -25,10 +24,10 @@ import { DataLoader } from '../data/loader.js';
 import { evaluateClassifier } from '../eval/classification.js';
 import { FidelityReference, generatedFeeds, loaderFeeds } from '../eval/fidelity.js';
 import { openDataset } from '../node/datasets.js';
-import { loadModel, saveModel } from '../node/io.js';
+import { saveModel } from '../node/io.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { checkClassesFit, checkDataFits } from '../train/trainer.js';
-import { action, collect, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, unitInterval, withCommonOptions } from './common.js';
+import { action, bytesOnDisk, collect, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, unitInterval, withCommonOptions } from './common.js';
 import { trainingProgress } from './progress.js';
 
 const MODES = ['weight', 'dynamic', 'static', 'fp16', 'bf16', 'qat', 'binary', 'ternary'] as const;
@@ -218,14 +217,15 @@ async function quantizeFile(path: string, output: string, opts: QuantizeCliOptio
     checkClassesFit(source, train.classes, `--data ${opts.data}`);
   }
   const judge = await makeJudge(source, test, opts);
+  const bytesBefore = bytesOnDisk(path, source);
   const started = performance.now();
   const result = await quantize(source, opts, train);
   const seconds = (performance.now() - started) / 1000;
   const after = await judge.measure(result.model);
-  saveModel(result.model, output, { inputs: [path] });
+  const saved = saveModel(result.model, output, { inputs: [path] });
   return {
     input: path, output, mode: opts.preset ? `preset ${opts.preset}` : opts.mode ?? 'weight', seconds,
-    bytesBefore: encodeModel(source).bytes.byteLength, bytesAfter: encodeModel(loadModel(output)).bytes.byteLength,
+    bytesBefore, bytesAfter: saved.bytes + saved.externalBytes,
     metric: judge.metric, before: judge.before, after,
     layers: result.layers, details: result.details,
   };
