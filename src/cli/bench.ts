@@ -1,18 +1,10 @@
 // nnzip bench MODEL: onnxruntime latency (p50, p95) and throughput on seeded random inputs.
 import { Command } from 'commander';
 import { NnzipError } from '../core/errors.js';
+import { quantile } from '../eval/measure.js';
 import { randomInputs } from '../runtime/inputs.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { action, collectPairs, nonNegativeInt, openModel, positiveInt, printJson, withCommonOptions } from './common.js';
-
-/** The q-quantile of sorted values, by linear interpolation. */
-export function quantile(sorted: number[], q: number): number {
-  if (!sorted.length) return NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
 
 export function benchCommand(): Command {
   return withCommonOptions(new Command('bench'))

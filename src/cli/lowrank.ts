@@ -15,7 +15,7 @@ import { saveModel } from '../node/io.js';
 import { feedableInputs, randomInputs } from '../runtime/inputs.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { checkClassesFit, checkDataFits } from '../train/trainer.js';
-import { quantile } from './bench.js';
+import { quantile } from '../eval/measure.js';
 import { trainingProgress } from './progress.js';
 import { action, collect, collectPairs, humanCount, nonNegativeInt, nonNegativeNumber, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
 
