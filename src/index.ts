@@ -47,3 +47,5 @@ export * as lowrank from './compress/lowrank/index.js';
 export * as encode from './compress/encode/index.js';
 export * as distill from './compress/distill/index.js';
 export * as optimize from './compress/optimize/index.js';
+export * as recipe from './recipe/index.js';
+export * from './eval/measure.js';

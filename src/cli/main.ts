@@ -9,6 +9,7 @@ import { runCommand } from './run.js';
 import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
 import { pruneCommand } from './prune.js';
+import { compressCommand } from './compress.js';
 import { quantizeCommand } from './quantize.js';
 import { sensitivityCommand } from './sensitivity.js';
 import { lowrankCommand } from './lowrank.js';
@@ -35,7 +36,7 @@ const program = new Command('nnzip')
   .version(pkg.version)
   .configureOutput(oneLineErrors);
 
-for (const cmd of [inspectCommand(), runCommand(), benchCommand(), trainCommand(), evalCommand(), pruneCommand(), sensitivityCommand(), quantizeCommand(), lowrankCommand(), packCommand(), unpackCommand(), clusterCommand(), hashCommand(), distillCommand(), optimizeCommand()]) program.addCommand(cmd.configureOutput(oneLineErrors));
+for (const cmd of [inspectCommand(), runCommand(), benchCommand(), trainCommand(), evalCommand(), pruneCommand(), sensitivityCommand(), quantizeCommand(), compressCommand(), lowrankCommand(), packCommand(), unpackCommand(), clusterCommand(), hashCommand(), distillCommand(), optimizeCommand()]) program.addCommand(cmd.configureOutput(oneLineErrors));
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   reportError(e, process.argv.includes('--debug'));
