@@ -40,7 +40,7 @@ export interface MeasureOptions {
   nnz?: PackOptions | false | ((model: Model) => number);
   /**
    * The host's memory reading in bytes (onnxruntime exposes no memory figure through its JavaScript API, so the
-   * isomorphic layer cannot measure it). The Node CLI passes `() => process.memoryUsage().rss`. It is read before the
+   * isomorphic layer cannot measure it). The Node CLI passes a callback reading Node's memoryUsage().rss. It is read before the
    * session is created, after creation and after every run; `peakMemoryBytes` is the largest reading. The runs are the
    * latency runs, or one run at batch 1 when no latency is asked for.
    */
