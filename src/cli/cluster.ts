@@ -3,20 +3,17 @@
 // after. The work is the library's clusterWeights / fineTuneClustered; this file parses options and prints.
 import { Command, Option } from 'commander';
 import { NnzipError } from '../core/errors.js';
-import { Model } from '../core/ir.js';
 import { modelStats } from '../core/stats.js';
 import { DataLoader } from '../data/loader.js';
-import { evaluateClassifier } from '../eval/classification.js';
 import {
   CLUSTER_FORMATS, CLUSTER_SHARINGS, ClusterFormat, ClusterSharing, DEFAULT_CLUSTER_BITS, clusterWeights, denseFromClustered,
   fineTuneClustered,
 } from '../compress/share/cluster.js';
 import { KMEANS_INITS, KMeansInit } from '../compress/share/kmeans.js';
-import { openDataset } from '../node/datasets.js';
 import { saveModel } from '../node/io.js';
 import { nodeRuntime } from '../runtime/node.js';
-import { checkClassesFit, checkDataFits } from '../train/trainer.js';
 import { trainingProgress } from './progress.js';
+import { accuracyOf, labelledTestLoader, openTaskData } from './task-data.js';
 import { action, collect, collectPairs, humanBytes, LR_SCHEDULES, lrScheduleOf, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
 
 interface ClusterCliOptions {
@@ -76,14 +73,9 @@ export function clusterCommand(): Command {
       if (opts.finetuneEpochs > 0 && !opts.data) throw new NnzipError('--data is needed for fine-tuning (--finetune-epochs)');
       if (opts.shared.length && opts.sharing !== 'global') throw new NnzipError('--shared needs --sharing global');
       const source = openModel(path, { runnable: true });
-      const train = opts.data ? openDataset(opts.data, 'train') : undefined;
-      const test = opts.data ? openDataset(opts.data, 'test') : undefined;
-      if (train) {
-        checkDataFits(source, train.sampleShape, `--data ${opts.data}`);
-        checkClassesFit(source, train.classes, `--data ${opts.data}`);
-      }
-      const testLoader = test?.classes !== undefined ? new DataLoader(test, { batchSize: 500, limit: opts.testLimit }) : undefined;
-      const accuracy = async (m: Model) => (testLoader ? (await evaluateClassifier(nodeRuntime, m, testLoader, { threads: opts.threads })).accuracy : null);
+      const { train, test } = openTaskData(source, opts.data);
+      const testLoader = labelledTestLoader(test, opts.testLimit);
+      const accuracy = accuracyOf(testLoader, opts.threads);
 
       const finetune = opts.finetuneEpochs > 0;
       // Centroids train in the gather form; a dense result is made from it afterwards.

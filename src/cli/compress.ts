@@ -8,18 +8,16 @@ import Table from 'cli-table3';
 import { Command } from 'commander';
 import { NnzipError } from '../core/errors.js';
 import { Model } from '../core/ir.js';
-import { Dataset } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
 import { FidelityReference, generatedFeeds, loaderFeeds } from '../eval/fidelity.js';
 import { ModelMetrics, compareMetrics, measureModel } from '../eval/measure.js';
-import { openDataset } from '../node/datasets.js';
 import { saveModel, writeFileAtomic } from '../node/io.js';
 import { saveNnz } from '../node/nnz.js';
 import { Recipe, parseRecipe, runRecipe } from '../recipe/index.js';
 import { nodeRuntime } from '../runtime/node.js';
-import { checkClassesFit, checkDataFits } from '../train/trainer.js';
 import { action, nonNegativeInt, openModel, positiveInt, printJson, withCommonOptions } from './common.js';
 import { trainingProgress } from './progress.js';
+import { labelledTestLoader, openTaskData } from './task-data.js';
 
 interface CompressCliOptions {
   recipe: string;
@@ -95,17 +93,11 @@ export function compressCommand(): Command {
     .action(action(async (path: string, opts: CompressCliOptions) => {
       const recipe = readRecipe(opts.recipe);
       const source = openModel(path, { runnable: true });
-      let train: Dataset | undefined, test: Dataset | undefined;
-      if (opts.data) {
-        train = openDataset(opts.data, 'train');
-        test = openDataset(opts.data, 'test');
-        checkDataFits(source, train.sampleShape, `--data ${opts.data}`);
-        checkClassesFit(source, train.classes, `--data ${opts.data}`);
-      }
+      const { train, test } = openTaskData(source, opts.data);
       const packs = recipe.stages[recipe.stages.length - 1]?.stage === 'pack';
       if (packs && !opts.output.endsWith('.nnz')) throw new NnzipError(`-o ${opts.output}: the recipe ends with pack, so the output is a .nnz file; name it *.nnz`);
       const trainLoader = train && new DataLoader(train, { batchSize: opts.batch, shuffle: true, seed: opts.seed, limit: opts.limit });
-      const testLoader = test?.classes !== undefined ? new DataLoader(test, { batchSize: 500, limit: opts.testLimit }) : undefined;
+      const testLoader = labelledTestLoader(test, opts.testLimit);
       const reference = testLoader ? undefined : await FidelityReference.create(nodeRuntime, source,
         test ? loaderFeeds(source, new DataLoader(test, { batchSize: 256, limit: opts.testLimit ?? 1024 })) : generatedFeeds(source, opts.testLimit ?? 256, { seed: opts.seed, batchSize: 128 }),
         { threads: opts.threads });

@@ -4,17 +4,14 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { encodeModel } from '../core/codec.js';
 import { NnzipError } from '../core/errors.js';
-import { Model } from '../core/ir.js';
 import { DataLoader } from '../data/loader.js';
-import { evaluateClassifier } from '../eval/classification.js';
 import { trainModel } from '../compress/prune/schedules.js';
 import { hashWeights } from '../compress/share/hash.js';
-import { openDataset } from '../node/datasets.js';
 import { saveModel } from '../node/io.js';
 import { nodeRuntime } from '../runtime/node.js';
-import { checkClassesFit, checkDataFits } from '../train/trainer.js';
 import { action, collect, collectPairs, humanBytes, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
 import { trainingProgress } from './progress.js';
+import { accuracyOf, labelledTestLoader, openTaskData } from './task-data.js';
 
 interface HashCliOptions {
   ratio: number;
@@ -71,15 +68,9 @@ export function hashCommand(): Command {
         }
       });
       const source = openModel(path, { runnable: true });
-      let train, test;
-      if (opts.data) {
-        train = openDataset(opts.data, 'train');
-        test = openDataset(opts.data, 'test');
-        checkDataFits(source, train.sampleShape, `--data ${opts.data}`);
-        checkClassesFit(source, train.classes, `--data ${opts.data}`);
-      }
-      const testLoader = test?.classes !== undefined ? new DataLoader(test, { batchSize: 500, limit: opts.testLimit }) : undefined;
-      const accuracy = async (m: Model) => (testLoader ? (await evaluateClassifier(nodeRuntime, m, testLoader, { threads: opts.threads })).accuracy : null);
+      const { train, test } = openTaskData(source, opts.data);
+      const testLoader = labelledTestLoader(test, opts.testLimit);
+      const accuracy = accuracyOf(testLoader, opts.threads);
 
       const hashed = hashWeights(source, { ratio: opts.ratio, layers, exclude: opts.exclude, seed: opts.seed, signHash: opts.signHash, init: opts.init });
       const accuracyBefore = await accuracy(source);

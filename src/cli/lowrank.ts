@@ -7,16 +7,13 @@ import { Model } from '../core/ir.js';
 import { modelStats } from '../core/stats.js';
 import { LayerRankRule, LowRankPassOptions, lowRank } from '../compress/lowrank/index.js';
 import { trainModel } from '../compress/prune/schedules.js';
-import { Dataset } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
-import { evaluateClassifier } from '../eval/classification.js';
-import { openDataset } from '../node/datasets.js';
 import { saveModel } from '../node/io.js';
 import { feedableInputs, randomInputs } from '../runtime/inputs.js';
 import { nodeRuntime } from '../runtime/node.js';
-import { checkClassesFit, checkDataFits } from '../train/trainer.js';
 import { quantile } from '../eval/measure.js';
 import { trainingProgress } from './progress.js';
+import { accuracyOf, labelledTestLoader, openTaskData } from './task-data.js';
 import { action, collect, collectPairs, humanCount, nonNegativeInt, nonNegativeNumber, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
 
 function fraction(option: string, allowOne: boolean) {
@@ -139,15 +136,9 @@ export function lowrankCommand(): Command {
       const layers = Object.entries(opts.layer).map(([pattern, value]) => parseLayerRule(pattern, value, kind));
       if (opts.finetuneEpochs > 0 && !opts.data) throw new NnzipError('--data is needed for fine-tuning (--finetune-epochs)');
       const source = openModel(path, { runnable: true });
-      let train: Dataset | undefined, test: Dataset | undefined;
-      if (opts.data) {
-        train = openDataset(opts.data, 'train');
-        test = openDataset(opts.data, 'test');
-        checkDataFits(source, train.sampleShape, `--data ${opts.data}`);
-        checkClassesFit(source, train.classes, `--data ${opts.data}`);
-      }
-      const testLoader = test?.classes !== undefined ? new DataLoader(test, { batchSize: 500, limit: opts.testLimit }) : undefined;
-      const accuracy = async (m: Model) => (testLoader ? (await evaluateClassifier(nodeRuntime, m, testLoader, { threads: opts.threads })).accuracy : null);
+      const { train, test } = openTaskData(source, opts.data);
+      const testLoader = labelledTestLoader(test, opts.testLimit);
+      const accuracy = accuracyOf(testLoader, opts.threads);
 
       const options: LowRankPassOptions = {
         energy: opts.energy, rankRatio: opts.rankRatio, layers, exclude: opts.exclude, minMacsSaved: opts.minMacsSaved,

@@ -6,19 +6,16 @@ import { Command, Option } from 'commander';
 import { NnzipError } from '../core/errors.js';
 import { Model } from '../core/ir.js';
 import { LayerStats, countNonzero, modelStats } from '../core/stats.js';
-import { Dataset } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
-import { ClassificationResult, evaluateClassifier } from '../eval/classification.js';
 import { prepareDistillation } from '../compress/distill/index.js';
 import { prunableWeights } from '../compress/prune/index.js';
 import { DEFAULT_PENALTY, PRUNE_METHODS, PruneMethod, PrunePassSpec, PruneSchedule, isStructured, prunePass } from '../compress/prune/pass.js';
 import { BLOCK_CRITERIA, BlockCriterion } from '../compress/structured/blocks.js';
-import { openDataset } from '../node/datasets.js';
 import { saveModel } from '../node/io.js';
 import { nodeRuntime } from '../runtime/node.js';
-import { checkClassesFit, checkDataFits } from '../train/trainer.js';
 import { measurePlan, sparsityList } from './measure.js';
 import { trainingProgress } from './progress.js';
+import { accuracyOf, labelledTestLoader, openTaskData } from './task-data.js';
 import { action, collect, collectPairs, fractionBelowOne, LR_SCHEDULES, lrScheduleOf, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, unitInterval, withCommonOptions } from './common.js';
 
 
@@ -169,16 +166,10 @@ export function pruneCommand(): Command {
         if (why) throw new NnzipError(`--data is needed for ${why}`);
       }
       if (method === 'l1-reg' && opts.penaltyEpochs === 0) throw new NnzipError('--method l1-reg trains with an L1 penalty first: --penalty-epochs must be at least 1');
-      let train: Dataset | undefined, test: Dataset | undefined;
-      if (opts.data) {
-        train = openDataset(opts.data, 'train');
-        test = openDataset(opts.data, 'test');
-        checkDataFits(source, train.sampleShape, `--data ${opts.data}`);
-        checkClassesFit(source, train.classes, `--data ${opts.data}`);
-      }
+      const { train, test } = openTaskData(source, opts.data);
       const loader = train && new DataLoader(train, { batchSize: opts.batch, shuffle: true, seed: opts.seed, limit: opts.limit, reuseBuffers: true });
-      const testLoader = test?.classes !== undefined ? new DataLoader(test, { batchSize: 500, limit: opts.testLimit }) : undefined;
-      const accuracy = async (m: Model): Promise<ClassificationResult | null> => (testLoader ? evaluateClassifier(nodeRuntime, m, testLoader, { threads: opts.threads }) : null);
+      const testLoader = labelledTestLoader(test, opts.testLimit);
+      const accuracy = accuracyOf(testLoader, opts.threads);
       const needsMeasure = opts.scope === 'sensitivity' || (opts.blocks && opts.blockCriterion === 'sensitivity');
       const plan = needsMeasure ? await measurePlan(source, { data: opts.data, metric: opts.metric, samples: opts.testLimit, seed: opts.seed, threads: opts.threads }) : undefined;
       const before = modelStats(source);
@@ -220,7 +211,7 @@ export function pruneCommand(): Command {
           weightsRemoved: prunableBefore ? 1 - prunableNonzeros / prunableBefore : 0,
           macsBefore: before.macs, macsAfter: after.macs,
           bytesBefore: before.bytes, bytesAfter: after.bytes,
-          accuracyBefore: accuracyBefore?.accuracy ?? null, accuracyAfter: accuracyAfter?.accuracy ?? null,
+          accuracyBefore, accuracyAfter,
         },
         layers: layerRows(before.layers, after.layers, nonzeros),
         stages: result.stages,

@@ -26,9 +26,10 @@ import { FidelityReference, generatedFeeds, loaderFeeds } from '../eval/fidelity
 import { openDataset } from '../node/datasets.js';
 import { saveModel } from '../node/io.js';
 import { nodeRuntime } from '../runtime/node.js';
-import { checkClassesFit, checkDataFits } from '../train/trainer.js';
+import { checkDataFits } from '../train/trainer.js';
 import { action, bytesOnDisk, collect, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, unitInterval, withCommonOptions } from './common.js';
 import { trainingProgress } from './progress.js';
+import { openTaskData } from './task-data.js';
 
 const MODES = ['weight', 'dynamic', 'static', 'fp16', 'bf16', 'qat', 'binary', 'ternary'] as const;
 type Mode = (typeof MODES)[number];
@@ -123,7 +124,7 @@ function granularityOf(opts: QuantizeCliOptions): WeightGranularity | undefined 
 }
 
 /** Runs the chosen mode; returns the quantized model, per-layer bits, and the mode's own report. */
-async function quantize(model: Model, opts: QuantizeCliOptions, train: Dataset | undefined): Promise<{ model: Model; layers: { name: string; op?: string; bits: number | string }[]; details: unknown }> {
+async function quantize(model: Model, opts: QuantizeCliOptions, train: Dataset | undefined, judge: Judge): Promise<{ model: Model; layers: { name: string; op?: string; bits: number | string }[]; details: unknown }> {
   const mode = opts.mode ?? 'weight';
   const progress = trainingProgress(!opts.json);
   let distillation: Awaited<ReturnType<typeof prepareDistillation>> | undefined;
@@ -153,7 +154,6 @@ async function quantize(model: Model, opts: QuantizeCliOptions, train: Dataset |
           rounding: opts.rounding, calibration: opts.rounding === 'gptq' ? { runtime: nodeRuntime, feeds: calibrationFeeds(model, opts, 'GPTQ rounding'), threads: opts.threads } : undefined,
         };
         if (opts.sizeBudget !== undefined) {
-          const judge = await makeJudge(model, opts.data ? openDataset(opts.data, 'test') : undefined, opts);
           const key = judge.metric === 'accuracy' ? 'accuracy' : judge.metric === 'top1-agreement' ? 'top1Agreement' : 'cosine';
           const r = await quantizeMixedPrecision(model, async (m) => (await judge.measure(m))[key] ?? 0, {
             sizeBudget: opts.sizeBudget, candidates: opts.bitsCandidates, base,
@@ -209,17 +209,11 @@ async function quantizeFile(path: string, output: string, opts: QuantizeCliOptio
   const source = openModel(path, { runnable: true });
   assertNotQuantized(source);
   assertFiniteWeights(source);
-  let train: Dataset | undefined, test: Dataset | undefined;
-  if (opts.data) {
-    train = openDataset(opts.data, 'train');
-    test = openDataset(opts.data, 'test');
-    checkDataFits(source, train.sampleShape, `--data ${opts.data}`);
-    checkClassesFit(source, train.classes, `--data ${opts.data}`);
-  }
+  const { train, test } = openTaskData(source, opts.data);
   const judge = await makeJudge(source, test, opts);
   const bytesBefore = bytesOnDisk(path, source);
   const started = performance.now();
-  const result = await quantize(source, opts, train);
+  const result = await quantize(source, opts, train, judge);
   const seconds = (performance.now() - started) / 1000;
   const after = await judge.measure(result.model);
   const saved = saveModel(result.model, output, { inputs: [path] });
