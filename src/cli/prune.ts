@@ -13,7 +13,7 @@ import { DEFAULT_PENALTY, PRUNE_METHODS, PruneMethod, PrunePassSpec, PruneSchedu
 import { BLOCK_CRITERIA, BlockCriterion } from '../compress/structured/blocks.js';
 import { saveModel } from '../node/io.js';
 import { nodeRuntime } from '../runtime/node.js';
-import { measurePlan, sparsityList } from './measure.js';
+import { measurePlan, sparsityList } from './sensitivity-metric.js';
 import { trainingProgress } from './progress.js';
 import { accuracyOf, labelledTestLoader, openTaskData } from './task-data.js';
 import { action, collect, collectPairs, fractionBelowOne, LR_SCHEDULES, lrScheduleOf, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, unitInterval, withCommonOptions } from './common.js';

@@ -3,7 +3,7 @@
 import Table from 'cli-table3';
 import { Command, Option } from 'commander';
 import { layerSensitivity } from '../compress/prune/sensitivity.js';
-import { GENERATED_SAMPLES, measurePlan, sparsityList } from './measure.js';
+import { GENERATED_SAMPLES, measurePlan, sparsityList } from './sensitivity-metric.js';
 import { action, nonNegativeInt, openModel, positiveInt, printJson, withCommonOptions } from './common.js';
 
 interface SensitivityCliOptions {
