@@ -38,6 +38,8 @@ test('compress: bad recipes and outputs give one-line errors', () => {
     assert.equal(r.code, 1, r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, pattern);
+    const out = args[args.indexOf('-o') + 1]!;
+    assert.ok(!existsSync(out), `${out} was written`);
   };
   const recipe = join(dir, 'bad.yaml');
   writeFileSync(recipe, 'stages:\n  - stage: cluster\n    bits: 20\n');

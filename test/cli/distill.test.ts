@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildArch } from '../../src/nn/zoo.js';
 import { saveModel } from '../../src/node/io.js';
@@ -42,6 +43,7 @@ test('bad input: different output sizes, hint tensors that do not exist (availab
     assert.equal(r.code, 1, r.stdout);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, pattern);
+    assert.ok(!existsSync(join(dir, 'x.onnx')), 'nothing written');
   };
   one(['--teacher', teacher, '--student', five, '-o', join(dir, 'x.onnx')], /has 10 outputs but the student has 5/);
   one(['--teacher', teacher, '--student', 'mlp:784-30-10', '--hint', 'no_such:fc1', '-o', join(dir, 'x.onnx')], /has no tensor 'no_such'; available: .*/);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeModel } from '../../src/core/codec.js';
 import { buildArch } from '../../src/nn/zoo.js';
@@ -77,4 +77,5 @@ test('pack and unpack refuse bad input with one line and exit 1', () => {
   assert.equal(overwrite.code, 1);
   assert.match(overwrite.stderr, /overwrite the input/);
   assert.equal(nnzip(['pack', join(dir, 'missing.onnx'), '-o', join(dir, 'm.nnz')]).code, 1);
+  for (const name of ['x.onnx', 'y.onnx', 'z.onnx', 'm.nnz']) assert.ok(!existsSync(join(dir, name)), `${name} was written`);
 });
