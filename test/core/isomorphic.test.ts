@@ -17,7 +17,7 @@ const nodeOnly = /from\s+['"](node:|fs|path|os|child_process|worker_threads|zlib
 test('the isomorphic library (core, nn, autograd, train, data, eval, the runtime interface) imports nothing Node-only', () => {
   const files = [
     ...sources(join(repoRoot, 'src', 'core')),
-    ...['nn', 'autograd', 'train', 'data', 'eval', 'compress', 'recipe'].flatMap((d) => sources(join(repoRoot, 'src', d))),
+    ...['nn', 'autograd', 'train', 'data', 'eval', 'compress', 'recipe', 'report'].flatMap((d) => sources(join(repoRoot, 'src', d))),
     join(repoRoot, 'src', 'runtime', 'session.ts'),
     join(repoRoot, 'src', 'runtime', 'web.ts'),
     join(repoRoot, 'src', 'runtime', 'inputs.ts'),
