@@ -4,7 +4,7 @@
 import { Model } from '../core/ir.js';
 import { Tensor } from '../core/tensor.js';
 import { DataLoader } from '../data/loader.js';
-import { distill } from '../compress/distill/index.js';
+import { distill, prepareDistillation } from '../compress/distill/index.js';
 import { packModel } from '../compress/encode/nnz.js';
 import { lowRank } from '../compress/lowrank/index.js';
 import { optimizeModel } from '../compress/optimize/optimize.js';
@@ -71,7 +71,7 @@ export function checkRecipeContext(recipe: Recipe, ctx: RecipeContext): void {
     const need = dataNeed(stage);
     const hasData = stage.stage === 'quantize' ? !!(ctx.calibFeeds || ctx.trainLoader) : !!ctx.trainLoader;
     if (need && !hasData) throw new RecipeError(`${where}: needs training data for ${need}, and none was given`, `stages[${i}]`);
-    if (stage.stage === 'distill' && stage.teacher !== undefined && stage.teacher !== 'original' && !ctx.loadModel) {
+    if ((stage.stage === 'distill' || stage.stage === 'prune') && stage.teacher !== undefined && stage.teacher !== 'original' && !ctx.loadModel) {
       throw new RecipeError(`${where}: the teacher '${stage.teacher}' is a file, and this context cannot load models`, `stages[${i}].teacher`);
     }
   });
@@ -114,6 +114,7 @@ export async function runRecipe(model: Model, recipe: Recipe, ctx: RecipeContext
     runtime: ctx.runtime, loader: ctx.trainLoader!, epochs, lr: lr ?? DEFAULT_LR, threads: ctx.threads,
     fit: { onStep: ctx.onStep, schedule: { kind: schedule ?? 'constant' } },
   });
+  const teacherOf = (teacher: string | undefined) => (teacher === undefined || teacher === 'original' ? original : ctx.loadModel!(teacher));
   /** Trains the current model: centroids when it is clustered, otherwise every weight with the masks kept. */
   const train = async (m: Model, options: FineTuneOptions) => (clusteredCodebooks(m).length
     ? (await fineTuneClustered(m, options)).model
@@ -142,10 +143,20 @@ export async function runRecipe(model: Model, recipe: Recipe, ctx: RecipeContext
             blocks: stage.blocks ? { count: stage.blocks, criterion: stage.blockCriterion ?? 'bn-scale' } : undefined,
             channelMultiple: stage.channelMultiple, seed: stage.seed,
           };
-          const r = await prunePass(current, spec, {
-            runtime: ctx.runtime, loader: ctx.trainLoader, lr: stage.lr ?? DEFAULT_LR, lrSchedule: { kind: stage.lrSchedule ?? 'constant' },
-            threads: ctx.threads, onStep: ctx.onStep,
-          });
+          // With a teacher, its soft targets join every fine-tuning run of the pass.
+          const distillation = stage.teacher !== undefined
+            ? await prepareDistillation(current, [teacherOf(stage.teacher)], { temperature: stage.temperature, alpha: stage.alpha }, { runtime: ctx.runtime, loader: ctx.trainLoader!, threads: ctx.threads })
+            : undefined;
+          let r;
+          try {
+            r = await prunePass(current, spec, {
+              runtime: ctx.runtime, loader: ctx.trainLoader, lr: stage.lr ?? DEFAULT_LR, lrSchedule: { kind: stage.lrSchedule ?? 'constant' },
+              threads: ctx.threads, onStep: ctx.onStep,
+              distill: distillation && { losses: distillation.losses, extraFeeds: distillation.extraFeeds, loader: distillation.loader },
+            });
+          } finally {
+            await distillation?.release();
+          }
           current = r.model;
           // Structured pruning reshapes the graph: earlier masks no longer fit; unstructured gives new ones.
           masks = isStructured(spec) ? undefined : r.masks ?? masks;
@@ -194,8 +205,7 @@ export async function runRecipe(model: Model, recipe: Recipe, ctx: RecipeContext
           break;
         }
         case 'distill': {
-          const teacher = stage.teacher === undefined || stage.teacher === 'original' ? original : ctx.loadModel!(stage.teacher);
-          const r = await distill(current, [teacher], { temperature: stage.temperature, alpha: stage.alpha }, fineTune(stage.epochs, stage.lr, stage.schedule), { hooks: maskHooks(liveMasks(current, masks)) });
+          const r = await distill(current, [teacherOf(stage.teacher)], { temperature: stage.temperature, alpha: stage.alpha }, fineTune(stage.epochs, stage.lr, stage.schedule), { hooks: maskHooks(liveMasks(current, masks)) });
           current = r.model;
           report = r.report;
           break;

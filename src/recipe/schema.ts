@@ -73,6 +73,10 @@ const pruneStage = z.strictObject({
   penaltyEpochs: epochs().optional(),
   channelMultiple: num(1, Infinity, { int: true }).optional(),
   seed: num(0, Infinity, { int: true }).optional(),
+  /** Distill while fine-tuning: 'original' (the recipe's input model) or a teacher file. */
+  teacher: str().optional(),
+  temperature: lr().optional(),
+  alpha: num(0, 1).optional(),
 });
 
 const finetuneStage = z.strictObject({
@@ -290,6 +294,7 @@ export function dataNeed(stage: Stage): string | undefined {
       if (stage.method === 'taylor') return 'Taylor saliency';
       if (stage.method === 'l1-reg') return 'training with the L1 penalty';
       if (stage.method === 'bn-slim' && (stage.penaltyEpochs ?? 0) > 0) return 'training with the L1 penalty (penaltyEpochs)';
+      if (stage.teacher !== undefined) return 'distillation (teacher)';
       return undefined;
     }
     case 'finetune': return 'fine-tuning';

@@ -86,3 +86,21 @@ test('optimize -> prune 0.8 + finetune -> cluster 4 bits -> pack keeps pruned we
   assert.ok(direct.every(Number.isFinite));
   assert.deepEqual(await run(unpackModel(result.nnz)), direct);
 });
+
+test('prune with teacher: alpha 0 at T=1 trains exactly as without the teacher; alpha 0.9 trains differently', async () => {
+  const loader = () => new DataLoader(openDataset('mnist', 'train'), { batchSize: 64, limit: 256, shuffle: true, seed: 2 });
+  const model = buildArch('mlp:784-32-10', { seed: 3 });
+  const weightsAfter = async (extra: Record<string, unknown>) => {
+    const recipe = validateRecipe({ stages: [{ stage: 'prune', sparsity: 0.5, finetuneEpochs: 1, lr: 0.05, ...extra }] });
+    const r = await runRecipe(model, recipe, { runtime: nodeRuntime, trainLoader: loader(), threads: 1 });
+    return [...r.model.graph.initializers.values()].filter((t) => t.dims.length === 2).map((t) => Array.from(t.data as Float32Array));
+  };
+  const plain = await weightsAfter({});
+  const alphaZero = await weightsAfter({ teacher: 'original', temperature: 1, alpha: 0 });
+  const distilled = await weightsAfter({ teacher: 'original', temperature: 2, alpha: 0.9 });
+  assert.deepEqual(alphaZero, plain);
+  assert.notDeepEqual(distilled, plain);
+  // A teacher file needs a loader of models; the check happens before any work.
+  const recipe = validateRecipe({ stages: [{ stage: 'prune', sparsity: 0.5, finetuneEpochs: 1, teacher: 'big.onnx' }] });
+  await assert.rejects(runRecipe(model, recipe, { runtime: nodeRuntime, trainLoader: loader() }), /stages\[0\] \(prune\): the teacher 'big.onnx' is a file/);
+});
