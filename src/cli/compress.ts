@@ -1,26 +1,27 @@
 // nnzip compress MODEL --recipe R: runs a recipe's stages (src/recipe/) and measures the model before and after each
 // one (src/eval/measure.ts): accuracy with labelled data, otherwise fidelity to the original; bytes as ONNX, gzip'd and
 // .nnz; parameters and non-zeros; MACs; onnxruntime latency; peak memory. Writes the result (.onnx, or .nnz when the
-// recipe ends with pack) and, with --report DIR, the report as JSON and Markdown.
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// recipe ends with pack) and, with --report DIR, report.json, report.md and report.html (src/report/): per-stage and
+// per-layer figures, weight histograms, per-class scores, robustness and sensitivity of the original and the result.
+import { readFileSync } from 'node:fs';
 import Table from 'cli-table3';
 import { Command } from 'commander';
 import { NnzipError } from '../core/errors.js';
 import { Model } from '../core/ir.js';
 import { DataLoader } from '../data/loader.js';
 import { FidelityReference, generatedFeeds, loaderFeeds } from '../eval/fidelity.js';
-import { ModelMetrics, compareMetrics, measureModel } from '../eval/measure.js';
-import { saveModel, writeFileAtomic } from '../node/io.js';
+import { ModelMetrics, compareMetrics } from '../eval/measure.js';
+import { saveModel } from '../node/io.js';
 import { saveNnz } from '../node/nnz.js';
-import { Recipe, parseRecipe, runRecipe } from '../recipe/index.js';
+import { Recipe, RecipeContext, RecipeResult, checkRecipeContext, parseRecipe, runRecipe } from '../recipe/index.js';
+import { EntryOptions, Report, ReportEntry, measureEntry, reportSensitivity } from '../report/index.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { action, nonNegativeInt, openModel, positiveInt, printJson, withCommonOptions } from './common.js';
 import { trainingProgress } from './progress.js';
+import { ReportCliOptions, detailLoaderOf, reportJson, robustnessOf, withReportOptions, writeReport } from './report-files.js';
 import { labelledTestLoader, openTaskData } from './task-data.js';
 
-interface CompressCliOptions {
-  recipe: string;
+export interface CompressSettings {
   data?: string;
   batch: number;
   limit?: number;
@@ -30,18 +31,25 @@ interface CompressCliOptions {
   latencyRuns: number;
   seed: number;
   threads: number;
+  /** Progress and stage lines on stderr. */
+  verbose: boolean;
+  /** Measure what the report needs beyond the stage table (per-layer figures are always measured). */
+  details?: ReportCliOptions;
+}
+
+interface CompressCliOptions extends CompressSettings, ReportCliOptions {
+  recipe: string;
   output: string;
   report?: string;
   json?: boolean;
 }
 
-interface StageRow {
-  stage: string;
-  seconds: number;
-  metrics: ModelMetrics;
+export interface CompressRun {
+  result: RecipeResult;
+  report: Report;
 }
 
-function readRecipe(path: string): Recipe {
+export function readRecipe(path: string): Recipe {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -51,31 +59,92 @@ function readRecipe(path: string): Recipe {
   return parseRecipe(text, path);
 }
 
+/**
+ * Runs a recipe on a model and measures the original and every stage's output; the original and the result also get
+ * per-class scores and robustness, and the original its pruning sensitivity, when `settings.details` asks for them.
+ */
+export async function compressWithReport(path: string, source: Model, recipe: Recipe, recipePath: string, settings: CompressSettings): Promise<CompressRun> {
+  const { train, test } = openTaskData(source, settings.data);
+  const trainLoader = train && new DataLoader(train, { batchSize: settings.batch, shuffle: true, seed: settings.seed, limit: settings.limit });
+  const testLoader = labelledTestLoader(test, settings.testLimit);
+  const reference = testLoader ? undefined : await FidelityReference.create(nodeRuntime, source,
+    test ? loaderFeeds(source, new DataLoader(test, { batchSize: 256, limit: settings.testLimit ?? 1024 })) : generatedFeeds(source, settings.testLimit ?? 256, { seed: settings.seed, batchSize: 128 }),
+    { threads: settings.threads });
+  const details = settings.details;
+  const detailLoader = details ? detailLoaderOf(test, details.reportSamples) : undefined;
+  const entryOptions: EntryOptions = {
+    measure: {
+      runtime: nodeRuntime, threads: settings.threads, testLoader, reference,
+      latency: settings.latencyRuns ? { batch: settings.latencyBatch, runs: settings.latencyRuns, warmup: 10, seed: settings.seed } : undefined,
+      memory: () => process.memoryUsage().rss,
+    },
+    detailLoader,
+    robustness: details ? robustnessOf(details, detailLoader, settings.seed) : undefined,
+  };
+  const say = (line: string) => { if (settings.verbose) process.stderr.write(`${line}\n`); };
+  const calibFeeds = train ? () => [...loaderFeeds(source, new DataLoader(train!, { batchSize: 64, limit: settings.calibSamples }))] : undefined;
+  const progress = trainingProgress(settings.verbose);
+  const entries: ReportEntry[] = [];
+  let started = performance.now();
+  const last = recipe.stages.length - 1;
+  const context: RecipeContext = {
+    runtime: nodeRuntime, trainLoader, calibFeeds, threads: settings.threads, loadModel: (p) => openModel(p, { runnable: true }), onStep: progress.step,
+    onStage: async (index, stage, model) => {
+      progress.stop();
+      const seconds = (performance.now() - started) / 1000;
+      say(`stage ${index} (${stage.stage}) done in ${seconds.toFixed(1)} s`);
+      entries.push(await measureEntry(`${index}: ${stage.stage}`, model, entryOptions, !!details && index === last, seconds));
+      started = performance.now();
+    },
+  };
+  checkRecipeContext(recipe, context); // before the measuring of the original, which takes a while
+  say('measuring the original model');
+  entries.push(await measureEntry('original', source, entryOptions, !!details));
+  const sensitivity = details?.sensitivity ? await reportSensitivity(source, entryOptions) : undefined;
+  started = performance.now();
+  let result: RecipeResult;
+  try {
+    result = await runRecipe(source, recipe, context);
+  } finally {
+    progress.stop();
+  }
+  const comparison = compareMetrics(entries[0]!.metrics, entries[entries.length - 1]!.metrics);
+  const report: Report = {
+    kind: 'compress', title: `nnzip compress ${path}`, created: new Date().toISOString(), recipe: recipePath, entries,
+    ...(sensitivity ? { sensitivity } : {}),
+    extra: { model: path, comparison, stages: result.stages.map((s) => ({ stage: s.stage.stage, seconds: s.seconds, report: s.report })) },
+  };
+  return { result, report };
+}
+
+/** Writes the recipe's result: the .nnz when it ends with pack, otherwise ONNX. Never over the input. */
+export function saveResult(result: RecipeResult, output: string, input: string): void {
+  if (result.nnz) saveNnz(result.nnz, output, [input]);
+  else saveModel(result.model, output, { inputs: [input] });
+}
+
 const pct = (v: number | undefined) => (v === undefined ? '-' : `${(100 * v).toFixed(2)}%`);
 const kb = (v: number | undefined) => (v === undefined ? '-' : `${(v / 1024).toFixed(1)} KiB`);
 
-/** One row per measured model, for the terminal and the Markdown report. */
-function tableRows(rows: StageRow[]): string[][] {
-  return rows.map((r) => [
-    r.stage, r.seconds ? r.seconds.toFixed(1) : '-',
-    r.metrics.accuracy !== undefined ? pct(r.metrics.accuracy) : r.metrics.fidelity ? `${pct(r.metrics.fidelity.top1Agreement ?? undefined)} agree` : '-',
-    kb(r.metrics.bytes.onnx), kb(r.metrics.bytes.gzip), kb(r.metrics.bytes.nnz),
-    String(r.metrics.params), String(r.metrics.nonzeroParams), String(r.metrics.macs),
-    r.metrics.latency ? `${r.metrics.latency.p50Ms.toFixed(3)} / ${r.metrics.latency.p95Ms.toFixed(3)}` : '-',
-  ]);
+function accuracyCell(m: ModelMetrics): string {
+  if (m.accuracy !== undefined) return pct(m.accuracy);
+  return m.fidelity ? `${pct(m.fidelity.top1Agreement ?? undefined)} agree` : '-';
 }
 
-const HEAD = ['after', 'seconds', 'accuracy / fidelity', 'ONNX', 'gzip', '.nnz', 'params', 'non-zeros', 'MACs', 'p50 / p95 ms'];
-
-function markdownReport(model: string, recipe: string, rows: StageRow[], comparison: unknown): string {
-  const lines = [`# nnzip compress: ${model}`, '', `Recipe: ${recipe}`, '', `| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`];
-  for (const r of tableRows(rows)) lines.push(`| ${r.join(' | ')} |`);
-  lines.push('', '## Original against final', '', '```json', JSON.stringify(comparison, null, 2), '```', '');
-  return lines.join('\n');
+/** The table of measured models printed on the terminal. */
+export function stageTable(entries: readonly ReportEntry[], firstColumn = 'after'): string {
+  const table = new Table({ head: [firstColumn, 'seconds', 'accuracy / fidelity', 'ONNX', 'gzip', '.nnz', 'params', 'non-zeros', 'MACs', 'p50 / p95 ms'], style: { head: [], border: [], compact: true } });
+  for (const { name, seconds, metrics: m } of entries) {
+    table.push([
+      name, seconds ? seconds.toFixed(1) : '-', accuracyCell(m), kb(m.bytes.onnx), kb(m.bytes.gzip), kb(m.bytes.nnz),
+      String(m.params), String(m.nonzeroParams), String(m.macs), m.latency ? `${m.latency.p50Ms.toFixed(3)} / ${m.latency.p95Ms.toFixed(3)}` : '-',
+    ]);
+  }
+  return table.toString();
 }
 
 export function compressCommand(): Command {
-  return withCommonOptions(new Command('compress'))
+  return withReportOptions(withCommonOptions(new Command('compress'))
     .description('run a compression recipe (optimize, prune, finetune, cluster, hash, lowrank, quantize, distill, pack) and measure the model after each stage')
     .argument('<model>', 'ONNX model file')
     .requiredOption('--recipe <file>', 'recipe file (JSON or YAML; examples in recipes/)')
@@ -89,54 +158,16 @@ export function compressCommand(): Command {
     .option('--seed <s>', 'seed (shuffling, generated inputs)', nonNegativeInt('--seed'), 0)
     .option('--threads <n>', 'onnxruntime threads', positiveInt('--threads'), 2)
     .requiredOption('-o, --output <out>', 'where to write the result (.onnx; .nnz when the recipe ends with pack)')
-    .option('--report <dir>', 'write report.json and report.md into this folder')
+    .option('--report <dir>', 'write report.json, report.md and report.html (charts) into this folder'))
     .action(action(async (path: string, opts: CompressCliOptions) => {
       const recipe = readRecipe(opts.recipe);
       const source = openModel(path, { runnable: true });
-      const { train, test } = openTaskData(source, opts.data);
       const packs = recipe.stages[recipe.stages.length - 1]?.stage === 'pack';
       if (packs && !opts.output.endsWith('.nnz')) throw new NnzipError(`-o ${opts.output}: the recipe ends with pack, so the output is a .nnz file; name it *.nnz`);
-      const trainLoader = train && new DataLoader(train, { batchSize: opts.batch, shuffle: true, seed: opts.seed, limit: opts.limit });
-      const testLoader = labelledTestLoader(test, opts.testLimit);
-      const reference = testLoader ? undefined : await FidelityReference.create(nodeRuntime, source,
-        test ? loaderFeeds(source, new DataLoader(test, { batchSize: 256, limit: opts.testLimit ?? 1024 })) : generatedFeeds(source, opts.testLimit ?? 256, { seed: opts.seed, batchSize: 128 }),
-        { threads: opts.threads });
-      const measure = (m: Model) => measureModel(m, {
-        runtime: nodeRuntime, threads: opts.threads, testLoader, reference,
-        latency: opts.latencyRuns ? { batch: opts.latencyBatch, runs: opts.latencyRuns, warmup: 10, seed: opts.seed } : undefined,
-        memory: () => process.memoryUsage().rss,
-      });
-      const calibFeeds = train ? () => [...loaderFeeds(source, new DataLoader(train!, { batchSize: 64, limit: opts.calibSamples }))] : undefined;
-      const rows: StageRow[] = [{ stage: 'original', seconds: 0, metrics: await measure(source) }];
-      const progress = trainingProgress(!opts.json);
-      let started = performance.now();
-      let result;
-      try {
-        result = await runRecipe(source, recipe, {
-          runtime: nodeRuntime, trainLoader, calibFeeds, threads: opts.threads, loadModel: (p) => openModel(p, { runnable: true }), onStep: progress.step,
-          onStage: async (index, stage, model) => {
-            progress.stop();
-            const seconds = (performance.now() - started) / 1000;
-            rows.push({ stage: `${index}: ${stage.stage}`, seconds, metrics: await measure(model) });
-            if (!opts.json) process.stderr.write(`stage ${index} (${stage.stage}) done in ${seconds.toFixed(1)} s\n`);
-            started = performance.now();
-          },
-        });
-      } finally {
-        progress.stop();
-      }
-      if (packs && result.nnz) saveNnz(result.nnz, opts.output, [path]);
-      else saveModel(result.model, opts.output, { inputs: [path] });
-      const comparison = compareMetrics(rows[0]!.metrics, rows[rows.length - 1]!.metrics);
-      const report = { model: path, recipe: opts.recipe, output: opts.output, stages: rows, comparison, details: result.stages.map((s) => ({ stage: s.stage.stage, seconds: s.seconds, report: s.report })) };
-      if (opts.report) {
-        mkdirSync(opts.report, { recursive: true });
-        writeFileAtomic(join(opts.report, 'report.json'), JSON.stringify(report, (_k, v) => (v === Infinity ? 'Infinity' : v), 2));
-        writeFileAtomic(join(opts.report, 'report.md'), markdownReport(path, opts.recipe, rows, comparison));
-      }
-      if (opts.json) return printJson(report);
-      const table = new Table({ head: HEAD, style: { head: [], border: [], compact: true } });
-      for (const r of tableRows(rows)) table.push(r);
-      process.stdout.write(`${table.toString()}\nwrote ${opts.output}${opts.report ? ` and ${opts.report}/report.{json,md}` : ''}\n`);
+      const { result, report } = await compressWithReport(path, source, recipe, opts.recipe, { ...opts, verbose: !opts.json, details: opts.report ? opts : undefined });
+      saveResult(result, opts.output, path);
+      const html = opts.report ? await writeReport(opts.report, report) : undefined;
+      if (opts.json) process.stdout.write(`${reportJson({ ...report, output: opts.output, ...(html ? { html } : {}) })}\n`);
+      else process.stdout.write(`${stageTable(report.entries)}\nwrote ${opts.output}${html ? ` and the report ${html}` : ''}\n`);
     }));
 }

@@ -19,6 +19,8 @@ import { hashCommand } from './hash.js';
 import { clusterCommand } from './cluster.js';
 import { distillCommand } from './distill.js';
 import { optimizeCommand } from './optimize.js';
+import { demoCommand } from './demo.js';
+import { reportCommand } from './report.js';
 
 // commander's own errors (unknown option, bad value) in the same one-line form as nnzip's.
 const oneLineErrors = { outputError: (str: string, write: (s: string) => void) => write(`nnzip: ${str.replace(/^error: /, '').trim()} (see --help)\n`) };
@@ -36,7 +38,7 @@ const program = new Command('nnzip')
   .version(pkg.version)
   .configureOutput(oneLineErrors);
 
-for (const cmd of [inspectCommand(), runCommand(), benchCommand(), trainCommand(), evalCommand(), pruneCommand(), sensitivityCommand(), quantizeCommand(), compressCommand(), lowrankCommand(), packCommand(), unpackCommand(), clusterCommand(), hashCommand(), distillCommand(), optimizeCommand()]) program.addCommand(cmd.configureOutput(oneLineErrors));
+for (const cmd of [demoCommand(), inspectCommand(), runCommand(), benchCommand(), trainCommand(), evalCommand(), pruneCommand(), sensitivityCommand(), quantizeCommand(), compressCommand(), lowrankCommand(), packCommand(), unpackCommand(), clusterCommand(), hashCommand(), distillCommand(), optimizeCommand(), reportCommand()]) program.addCommand(cmd.configureOutput(oneLineErrors));
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   reportError(e, process.argv.includes('--debug'));

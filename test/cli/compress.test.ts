@@ -19,13 +19,19 @@ test('compress: the web recipe measures every stage, writes the .nnz and a repor
   const r = nnzip(['compress', base, '--recipe', join(repoRoot, 'recipes', 'web.yaml'), '--test-limit', '128', '--latency-runs', '5', '--threads', '1', '-o', out, '--report', join(dir, 'report'), '--json']);
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
-  assert.deepEqual(j.stages.map((s: { stage: string }) => s.stage), ['original', '0: optimize', '1: quantize', '2: pack']);
-  const [original, , quantized] = j.stages;
+  assert.deepEqual(j.entries.map((s: { name: string }) => s.name), ['original', '0: optimize', '1: quantize', '2: pack']);
+  const [original, , quantized] = j.entries;
   assert.equal(original.metrics.fidelity.top1Agreement, 1, 'the original agrees with itself');
   assert.ok(quantized.metrics.bytes.onnx < original.metrics.bytes.onnx / 5, `${original.metrics.bytes.onnx} -> ${quantized.metrics.bytes.onnx}`);
   assert.ok(quantized.metrics.fidelity.meanCosine > 0.9 && quantized.metrics.latency.p50Ms > 0);
-  assert.ok(j.comparison.bytes.onnx.ratio > 5);
-  assert.ok(existsSync(join(dir, 'report', 'report.json')) && readFileSync(join(dir, 'report', 'report.md'), 'utf8').includes('| 1: quantize |'));
+  assert.ok(j.extra.comparison.bytes.onnx.ratio > 5);
+  // Per-layer figures follow the weights into the 4-bit MatMulNBits form.
+  assert.deepEqual(original.layers.map((l: { storageBits: number }) => l.storageBits), [32, 32, 32]);
+  assert.deepEqual(quantized.layers.map((l: { storageBits: number }) => l.storageBits), [4, 4, 4]);
+  assert.ok(existsSync(join(dir, 'report', 'report.json')) && readFileSync(join(dir, 'report', 'report.md'), 'utf8').includes('1: quantize'));
+  const html = readFileSync(join(dir, 'report', 'report.html'), 'utf8');
+  assert.equal(j.html, join(dir, 'report', 'report.html'));
+  assert.ok((html.match(/<svg/g) ?? []).length >= 4, 'the HTML report holds the charts as inline SVG');
   const model = unpackModel(new Uint8Array(readFileSync(out)));
   assert.equal(encodeModel(model).bytes.byteLength > 0, true);
   const y = Object.values(await runOnce(model, randomInputs(model, { batch: 2, seed: 1 })))[0]!.toFloat32();
