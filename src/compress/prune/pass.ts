@@ -166,7 +166,7 @@ export async function prunePass(source: Model, spec: PrunePassSpec, ctx: PruneCo
 
   // 3a. Structured: remove (or merge) channels; the smaller dense graph is fine-tuned as it is.
   if (isStructured(spec)) {
-    if (spec.sparsity > 0) {
+    if (spec.sparsity > 0 || (spec.overrides?.length && !spec.merge)) {
       if (spec.merge) {
         const r = mergeChannels(model, { ratio: spec.sparsity, channelMultiple: spec.channelMultiple, seed: spec.seed });
         model = r.model;
@@ -175,7 +175,8 @@ export async function prunePass(source: Model, spec: PrunePassSpec, ctx: PruneCo
         const criterion = CHANNEL_CRITERION[method as (typeof STRUCTURED_METHODS)[number]];
         const base = constantsToInitializers(model);
         const gradients = criterion === 'taylor' ? await accumulateGradients(ctx.runtime, base, ctx.loader!, taylorTensors(base), { threads: ctx.threads, batches: 50 }) : undefined;
-        const r = pruneChannels(base, { ratio: spec.sparsity, criterion, channelMultiple: spec.channelMultiple, gradients });
+        const overrides = (spec.overrides ?? []).map((o) => ({ pattern: o.pattern, ratio: o.sparsity }));
+        const r = pruneChannels(base, { ratio: spec.sparsity, criterion, channelMultiple: spec.channelMultiple, gradients, overrides });
         model = r.model;
         stages.channels = r.report;
       }

@@ -7,7 +7,8 @@ import { isParameterTensor, nodeMacs, symbolicInputDims } from '../../core/stats
 import { Tensor } from '../../core/tensor.js';
 import { validateModel } from '../../core/validate.js';
 import { constantsToInitializers } from '../../core/weights.js';
-import { ChannelAnalysis, ChannelMember, StructuredPruningError, analyzeChannels } from './dependency.js';
+import { matchesPattern } from '../../train/training-graph.js';
+import { ChannelAnalysis, ChannelGroup, ChannelMember, StructuredPruningError, analyzeChannels } from './dependency.js';
 import type { GradientSums } from '../prune/criteria.js';
 import { ChannelCriterion, CHANNEL_CRITERIA, channelImportance, channelsToKeep } from './rank.js';
 
@@ -30,6 +31,11 @@ export interface PruneChannelsOptions {
   gradients?: GradientSums;
   /** Throw when a group cannot be pruned for any reason other than reaching a graph output (default false). */
   requireAll?: boolean;
+  /**
+   * Per-group ratios by name pattern, matched against the labels of the nodes producing the group's channels (a
+   * residual group has several); the first matching pattern wins, other groups take `ratio`. Not with macReduction.
+   */
+  overrides?: { pattern: string; ratio: number }[];
 }
 
 export interface GroupReport {
@@ -194,8 +200,17 @@ export function pruneChannels(model: Model, options: PruneChannelsOptions): { mo
   const scores = new Map(prunable.map((g) => [g.id, channelImportance(base, g, criterion, options.gradients)]));
   const multiple = options.channelMultiple ?? 1;
   if (!Number.isInteger(multiple) || multiple < 1) throw new StructuredPruningError(`structured pruning: channelMultiple ${multiple} must be a whole number of at least 1`);
+  const overrides = options.overrides ?? [];
+  for (const o of overrides) {
+    if (!(o.ratio >= 0 && o.ratio < 1)) throw new StructuredPruningError(`structured pruning: channel ratio ${o.ratio} for '${o.pattern}' must be in [0, 1)`);
+    if (!analysis.groups.some((g) => g.producers.some((p) => matchesPattern(p, o.pattern)))) {
+      throw new StructuredPruningError(`structured pruning: pattern '${o.pattern}' matches no channel group (producers: ${prunable.slice(0, 8).map((g) => g.producers.join('+')).join(', ')}${prunable.length > 8 ? ', ...' : ''})`);
+    }
+  }
+  if (overrides.length && options.macReduction !== undefined) throw new StructuredPruningError('structured pruning: per-group ratios and a MAC reduction target exclude each other');
+  const ratioOf = (g: ChannelGroup, ratio: number) => overrides.find((o) => g.producers.some((p) => matchesPattern(p, o.pattern)))?.ratio ?? ratio;
   const choose = (ratio: number) => new Map(prunable.map((g) => [
-    g.id, channelsToKeep(scores.get(g.id)!, keptChannelCount(g.channels, ratio, minChannels, multiple)),
+    g.id, channelsToKeep(scores.get(g.id)!, keptChannelCount(g.channels, ratioOf(g, ratio), minChannels, multiple)),
   ]));
 
   const macsBefore = countMacs(base);

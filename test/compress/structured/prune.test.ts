@@ -155,3 +155,14 @@ test('channelMultiple rounds every group\'s kept channels to a multiple (onnxrun
   for (const c of convOut) assert.equal(c % 8, 0, `kept ${c} channels`);
   assert.throws(() => prune(model, { ratio: 0.35, channelMultiple: 0 }), /channelMultiple 0/);
 });
+
+test('per-group ratios by pattern: matched groups take their ratio, the rest the default; unknown patterns fail', () => {
+  const model = buildArch('lenet-5', { seed: 1 });
+  const channels = (m: Model) => analyzeChannels(m).groups.map((g) => [g.producers.join('+'), g.channels]);
+  const { model: pruned, report } = pruneChannels(model, { ratio: 0, overrides: [{ pattern: 'conv2', ratio: 0.5 }, { pattern: 'fc*', ratio: 0.75 }] });
+  assert.deepEqual(channels(pruned), [['conv1', 20], ['conv2', 25], ['fc1', 125], ['fc2', 10]]);
+  assert.equal(report.macsAfter, modelStats(pruned).macs);
+  validateModel(pruned);
+  assert.throws(() => pruneChannels(model, { ratio: 0.5, overrides: [{ pattern: 'conv9', ratio: 0.5 }] }), /pattern 'conv9' matches no channel group/);
+  assert.throws(() => pruneChannels(model, { macReduction: 0.5, overrides: [{ pattern: 'conv2', ratio: 0.5 }] }), /exclude each other/);
+});
