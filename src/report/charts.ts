@@ -456,10 +456,46 @@ function robustnessCharts(report: Report, labels: string[]): ChartSpec[] {
   return charts;
 }
 
+/** The search's candidates: accuracy against cost, the measured Pareto front as a line, the chosen model marked. */
+function searchChart(report: Report): ChartSpec | undefined {
+  const search = report.search;
+  if (!search || !search.points.length) return undefined;
+  const kind = (p: { phase: string; chosen: boolean; onFront: boolean }) => (p.chosen ? 'chosen (final, test)' : p.phase === 'final' ? 'final run (test)' : p.onFront ? 'trial on the front' : 'trial');
+  const kinds = ['trial', 'trial on the front', 'final run (test)', 'chosen (final, test)'];
+  const rows: Row[] = search.points.map((p) => ({ id: p.id, cost: p.cost, accuracy: p.accuracy, kind: kind(p), front: p.onFront ? 1 : 0 }));
+  const budget = search.baselineAccuracy - search.maxDrop / 100;
+  const title = 'Search: accuracy against cost';
+  return {
+    id: 'search-front', title,
+    spec: {
+      ...base(title, `${search.points.filter((p) => p.phase === 'trial').length} trials (validation accuracy after short fine-tuning); the line is their Pareto front; the dashed rule is the budget (${search.maxDrop} points below the original)`, rows),
+      width: 460, height: 300,
+      layer: [
+        {
+          transform: [{ filter: 'datum.front == 1' }],
+          mark: { type: 'line', color: '#888', strokeWidth: 1.5 },
+          encoding: { x: { field: 'cost', type: 'quantitative', sort: 'ascending' }, y: { field: 'accuracy', type: 'quantitative' } },
+        },
+        {
+          mark: { type: 'point', filled: true, size: 70, tooltip: true },
+          encoding: {
+            x: { field: 'cost', type: 'quantitative', title: search.costTitle, scale: { type: 'log' } },
+            y: { field: 'accuracy', type: 'quantitative', title: 'accuracy', scale: { zero: false }, axis: { format: '.2%' } },
+            color: { field: 'kind', type: 'nominal', title: null, sort: kinds, scale: { domain: kinds, range: ['#9ecae1', '#3182bd', '#fd8d3c', '#d62728'] } },
+            shape: { field: 'kind', type: 'nominal', title: null, sort: kinds, scale: { domain: kinds, range: ['circle', 'circle', 'square', 'diamond'] } },
+          },
+        },
+        { data: { values: [{ budget }] }, mark: { type: 'rule', strokeDash: [4, 4], color: '#d62728' }, encoding: { y: { field: 'budget', type: 'quantitative' } } },
+      ],
+    },
+  };
+}
+
 /** Every chart the report has data for, in reading order. */
 export function reportCharts(report: Report): ChartSpec[] {
   const labels = entryLabels(report);
   const charts: (ChartSpec | undefined)[] = [
+    searchChart(report),
     sizeChart(report, labels),
     scoreChart(report, labels),
     scoreSizeChart(report, labels),

@@ -53,6 +53,28 @@ export interface ReportEntry {
   notes?: string[];
 }
 
+/** One candidate of an automated search (nnzip auto), as measured. */
+export interface SearchPoint {
+  id: string;
+  /** Cost under the objective (bytes, ms or MACs). */
+  cost: number;
+  accuracy: number;
+  /** 'trial': short fine-tuning, validation data; 'final': the full recipe, test data. */
+  phase: 'trial' | 'final';
+  onFront: boolean;
+  chosen: boolean;
+}
+
+export interface SearchSummary {
+  objective: 'size' | 'latency' | 'macs';
+  /** Axis title of the cost ('bytes (.nnz)', 'p50 latency (ms)', 'MACs per sample'). */
+  costTitle: string;
+  maxDrop: number;
+  /** Validation accuracy of the original (the trials' reference). */
+  baselineAccuracy: number;
+  points: SearchPoint[];
+}
+
 export interface Report {
   /** 'compress': entries are the original and every stage in order; 'compare': independent models. */
   kind: 'compress' | 'compare';
@@ -64,6 +86,8 @@ export interface Report {
   entries: ReportEntry[];
   /** Pruning sensitivity of the first entry (each layer pruned alone), when measured. */
   sensitivity?: SensitivityReport;
+  /** The candidates of an automated search, for the Pareto chart. */
+  search?: SearchSummary;
   /** Free-form extra figures (the comparison of first and last, each stage's own report). */
   extra?: Record<string, unknown>;
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { placeLabels, reportCharts } from '../../src/report/charts.js';
 import type { Report } from '../../src/report/model.js';
 import { renderSvg } from '../../src/report/render.js';
-import { CLASSES, FGSM, LAYERS, NOISE, SPARSITIES, fixtureReport } from './fixture.js';
+import { CLASSES, FGSM, LAYERS, NOISE, SEARCH_POINTS, SPARSITIES, fixtureReport } from './fixture.js';
 import { barHeight, markGroups, markSummary, textOf } from './svg.js';
 
 const report = fixtureReport();
@@ -25,6 +25,8 @@ test('the fixture report gets every chart, each rendered to SVG with its data ma
   const svgs = await rendered(report);
   const layers = LAYERS.length;
   const expected: Record<string, string[]> = {
+    // The front's line, every candidate, the budget rule.
+    'search-front': ['line:1', `symbol:${SEARCH_POINTS.length}`, 'rule:1'],
     'size': [`rect:${ENTRIES * 3}`],
     'accuracy': ['line:1', `symbol:${ENTRIES}`, `text:${ENTRIES}`],
     // ONNX and .nnz points, all six apart, each labelled (text groups: one per label place in use, summed here).

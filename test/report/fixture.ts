@@ -117,5 +117,15 @@ export function fixtureReport(): Report {
         metrics: SPARSITIES.map((s) => 0.9812 - (i + 1) * 0.02 * s ** (4 - i)),
       })),
     },
+    search: {
+      objective: 'size', costTitle: 'bytes (.nnz)', maxDrop: 0.3, baselineAccuracy: 0.9812,
+      points: SEARCH_POINTS.map(([cost, accuracy, phase, onFront, chosen], i) => ({ id: `t${i}`, cost, accuracy, phase, onFront, chosen })),
+    },
   };
 }
+
+/** Candidates of a search: [cost, accuracy, phase, on the front, chosen]; three on the front, one final chosen. */
+export const SEARCH_POINTS: [number, number, 'trial' | 'final', boolean, boolean][] = [
+  [90000, 0.981, 'trial', true, false], [60000, 0.979, 'trial', true, false], [65000, 0.975, 'trial', false, false],
+  [30000, 0.97, 'trial', true, false], [40000, 0.96, 'trial', false, false], [58000, 0.9805, 'final', false, true],
+];

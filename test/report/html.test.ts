@@ -18,7 +18,7 @@ test('report.html holds every chart as inline SVG with its data marks, and every
   const html = await reportHtml(report);
   assert.ok(html.startsWith('<!DOCTYPE html>'));
   const charts = reportCharts(report);
-  assert.equal(charts.length, 11);
+  assert.equal(charts.length, 12);
   for (const c of charts) {
     const body = figure(html, `chart-${c.id}`);
     assert.ok(body, `no figure for chart ${c.id}`);
