@@ -20,6 +20,7 @@ import { clusterCommand } from './cluster.js';
 import { distillCommand } from './distill.js';
 import { optimizeCommand } from './optimize.js';
 import { demoCommand } from './demo.js';
+import { autoCommand } from './auto.js';
 import { reportCommand } from './report.js';
 
 // commander's own errors (unknown option, bad value) in the same one-line form as nnzip's.
@@ -38,7 +39,7 @@ const program = new Command('nnzip')
   .version(pkg.version)
   .configureOutput(oneLineErrors);
 
-for (const cmd of [demoCommand(), inspectCommand(), runCommand(), benchCommand(), trainCommand(), evalCommand(), pruneCommand(), sensitivityCommand(), quantizeCommand(), compressCommand(), lowrankCommand(), packCommand(), unpackCommand(), clusterCommand(), hashCommand(), distillCommand(), optimizeCommand(), reportCommand()]) program.addCommand(cmd.configureOutput(oneLineErrors));
+for (const cmd of [demoCommand(), inspectCommand(), runCommand(), benchCommand(), trainCommand(), evalCommand(), pruneCommand(), sensitivityCommand(), quantizeCommand(), compressCommand(), lowrankCommand(), packCommand(), unpackCommand(), clusterCommand(), hashCommand(), distillCommand(), optimizeCommand(), reportCommand(), autoCommand()]) program.addCommand(cmd.configureOutput(oneLineErrors));
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   reportError(e, process.argv.includes('--debug'));

@@ -1,0 +1,218 @@
+// The search: the predictor's per-layer choices, allocated under a range of budgets, give the first candidates; an
+// evolutionary loop mutates and crosses the best measured ones; every candidate is a recipe run and measured for
+// real (on validation data, with short fine-tuning). The cheapest candidates within the budget then get the full
+// recipe (longer fine-tuning, distillation from the original) and are checked on the test data, cheapest first,
+// until one stays within the budget. Trials already in the log are not run again, so a search resumes where it
+// stopped: the same seed and results replay the same choices.
+import { seededRandom } from '../../runtime/inputs.js';
+import type { Recipe, Stage } from '../../recipe/schema.js';
+import { allocateFront } from './allocate.js';
+import { crossover, mutate } from './mutate.js';
+import { paretoFront } from './pareto.js';
+import { ChannelPredictor, SizePredictor } from './predict.js';
+import { failedResult, trialId } from './trial.js';
+import { LayerOptions, Objective, Trial, TrialResult, TrialRunner } from './types.js';
+
+export interface SearchSettings {
+  objective: Objective;
+  /** Accuracy drop allowed, in points (0.3 = 0.3 percentage points). */
+  maxDrop: number;
+  /** Candidates measured in the search phase (not counting final runs). */
+  trials: number;
+  /** Wall-clock limit of the search phase in ms (the final runs come after it). */
+  timeLimitMs?: number;
+  seed: number;
+  /** Fine-tuning epochs of a search trial (on the search's training subset). */
+  trialEpochs: number;
+  /** Fine-tuning epochs per pruning round of the final recipe. */
+  finalEpochs: number;
+  /** Pruning rounds of the final recipe (size search; iterative:K). */
+  finalRounds: number;
+  lr: number;
+  /** Distil from the original model while fine-tuning the final recipe. */
+  teacher: boolean;
+  /** Latency search: finish every candidate with static int8 quantization. */
+  staticInt8?: boolean;
+  /** Channels kept per group are rounded to a multiple of this (latency/MACs search). */
+  channelMultiple?: number;
+  /**
+   * Trials fine-tune briefly, the final recipe much longer: candidates whose trial drop exceeds the budget by up to
+   * this many points still get a final run (default 0).
+   */
+  trialSlack?: number;
+  /** Final runs at most (default 3). */
+  finalRuns?: number;
+}
+
+/** What the search knows about each layer: the size or the channel predictor. */
+export type Predictor = { kind: 'size'; size: SizePredictor } | { kind: 'channels'; channels: ChannelPredictor };
+
+export interface Candidate {
+  picks: number[];
+  trial: Trial;
+  result?: TrialResult;
+}
+
+export interface SearchLog {
+  /** Results already measured (from an earlier, interrupted run), by trial id. */
+  known: Map<string, TrialResult>;
+  /** Called for every new result (the CLI appends it to the log file). */
+  record: (kind: 'trial' | 'final', result: TrialResult) => void;
+}
+
+export interface SearchResult {
+  baselineAccuracy: number;
+  candidates: Candidate[];
+  /** Measured (validation) Pareto front: cost against accuracy. */
+  front: TrialResult[];
+  /** Final runs (full recipe, test data), in the order tried. */
+  finals: TrialResult[];
+  /** The first final run within the budget; undefined when none was. */
+  chosen?: TrialResult;
+  /** The test accuracy of the original, the reference of the final check. */
+  testBaseline: number;
+}
+
+/** The measured cost of a result under the objective. */
+export function costOf(r: TrialResult, objective: Objective): number {
+  if (r.error) return Infinity;
+  return objective === 'size' ? r.bytes : objective === 'macs' ? r.macs : r.latencyMs ?? Infinity;
+}
+
+function layerOptions(p: Predictor): LayerOptions[] {
+  return p.kind === 'size' ? p.size.layers : p.channels.layers;
+}
+
+/** The recipe a choice per layer stands for; `final` makes it the full recipe (longer fine-tuning, teacher). */
+export function recipeOf(p: Predictor, picks: readonly number[], s: SearchSettings, final: boolean): Recipe {
+  const teacher = final && s.teacher ? { teacher: 'original', temperature: 2, alpha: 0.7 } : {};
+  const stages: Stage[] = [{ stage: 'optimize' }];
+  if (p.kind === 'size') {
+    const sparsity: Record<string, number> = {};
+    const bits: Record<string, number> = {};
+    p.size.weights.forEach((w, i) => {
+      const choice = p.size.settings[i]![picks[i]!]!;
+      if (choice.sparsity > 0) sparsity[w] = choice.sparsity;
+      bits[w] = choice.bits;
+    });
+    stages.push(
+      {
+        stage: 'prune', sparsity: 0, method: 'magnitude', layers: sparsity, schedule: final ? `iterative:${s.finalRounds}` : 'oneshot',
+        finetuneEpochs: final ? s.finalEpochs : s.trialEpochs, lr: s.lr, ...teacher,
+      },
+      { stage: 'cluster', layers: bits, init: 'linear', finetuneEpochs: 1, lr: s.lr / 20, lrSchedule: 'cosine' },
+      { stage: 'pack' },
+    );
+  } else {
+    const ratios: Record<string, number> = {};
+    p.channels.patterns.forEach((pattern, i) => {
+      const r = p.channels.ratios[i]![picks[i]!]!;
+      if (r > 0) ratios[pattern] = r;
+    });
+    stages.push({
+      stage: 'prune', structured: true, method: 'l1-norm', sparsity: 0, layers: ratios, channelMultiple: s.channelMultiple,
+      finetuneEpochs: final ? s.finalEpochs : s.trialEpochs, lr: s.lr, lrSchedule: 'cosine', ...teacher,
+    });
+    if (s.staticInt8) stages.push({ stage: 'quantize', mode: 'static', calibMethod: 'minmax', calibSamples: 256 });
+  }
+  return { name: final ? 'auto' : 'auto-trial', stages };
+}
+
+/** Budgets (in predicted points) of the first candidates: predicted drops without fine-tuning overstate real ones. */
+const BUDGET_SCALES = [0.5, 1, 2, 4, 8, 16, 32, 64];
+
+export async function searchCompression(
+  predictor: Predictor, runner: TrialRunner, finalRunner: TrialRunner, settings: SearchSettings, log: SearchLog,
+  hooks: { testBaseline: number; onResult?: (r: TrialResult, phase: 'trial' | 'final') => void },
+): Promise<SearchResult> {
+  const layers = layerOptions(predictor);
+  const baselineAccuracy = predictor.kind === 'size' ? predictor.size.baseline : predictor.channels.baseline;
+  const random = seededRandom(settings.seed);
+  const started = Date.now();
+  const candidates: Candidate[] = [];
+  const seen = new Set<string>();
+  const outOfTime = () => settings.timeLimitMs !== undefined && Date.now() - started > settings.timeLimitMs;
+
+  /** Runs candidates (those already in the log are taken from it), `runner.parallelism` at a time. */
+  const measure = async (batch: Candidate[]) => {
+    const queue = [...batch];
+    const work = async () => {
+      for (let c = queue.shift(); c; c = queue.shift()) {
+        const known = log.known.get(c.trial.id);
+        // A runner that rejects (a crashed worker) fails this trial only.
+        c.result = known ?? await runner.run(c.trial).catch((e: unknown) => failedResult(c.trial, e, 0));
+        if (!known) log.record('trial', c.result);
+        hooks.onResult?.(c.result, 'trial');
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, runner.parallelism) }, work));
+  };
+  const propose = (picks: number[], origin: string): Candidate | undefined => {
+    const recipe = recipeOf(predictor, picks, settings, false);
+    const id = trialId(recipe);
+    if (seen.has(id)) return undefined;
+    seen.add(id);
+    const c = { picks, trial: { id, recipe, origin } };
+    candidates.push(c);
+    return c;
+  };
+
+  // 1. Allocations under a range of budgets.
+  const budgets = BUDGET_SCALES.map((k) => k * settings.maxDrop);
+  const first = allocateFront(layers, budgets).map((a, i) => propose(a.picks, `allocation at ${budgets[i]!.toFixed(2)} predicted points`)).filter((c): c is Candidate => !!c);
+  await measure(first.slice(0, settings.trials));
+
+  // 2. Evolution: parents by tournament on the measured cost, infeasible ones penalised by how far they miss.
+  const fitness = (c: Candidate) => {
+    const r = c.result!;
+    const cost = costOf(r, settings.objective);
+    const miss = Math.max(0, 100 * (baselineAccuracy - r.accuracy) - settings.maxDrop);
+    return cost * (1 + 2 * miss);
+  };
+  const tournament = (pool: Candidate[]) => {
+    const a = pool[Math.floor(random() * pool.length)]!, b = pool[Math.floor(random() * pool.length)]!;
+    return fitness(a) <= fitness(b) ? a : b;
+  };
+  let stale = 0;
+  while (candidates.filter((c) => c.result).length < settings.trials && !outOfTime() && stale < 50) {
+    const pool = candidates.filter((c) => c.result && !c.result.error);
+    if (!pool.length) break;
+    const children: Candidate[] = [];
+    for (let k = 0; k < Math.max(1, runner.parallelism) && candidates.filter((c) => c.result).length + children.length < settings.trials; k++) {
+      const a = tournament(pool);
+      const picks = random() < 0.3 && pool.length > 1 ? mutate(crossover(a.picks, tournament(pool).picks, random), layers, random, { maxStep: 1 }) : mutate(a.picks, layers, random, { maxStep: 2 });
+      const c = propose(picks, `mutation of ${a.trial.id}`);
+      if (c) children.push(c);
+    }
+    if (!children.length) { stale++; continue; }
+    stale = 0;
+    await measure(children);
+  }
+
+  const measured = candidates.filter((c) => c.result && !c.result.error).map((c) => c.result!);
+  const front = paretoFront(measured, (r) => costOf(r, settings.objective), (r) => r.accuracy);
+
+  // 3. Final runs: the cheapest candidates within the budget (plus the slack) on validation, cheapest first, until one
+  // holds on test. With none within it, the most accurate candidate is the one worth the long fine-tuning.
+  const finals: TrialResult[] = [];
+  let chosen: TrialResult | undefined;
+  const slack = settings.trialSlack ?? 0;
+  const dropOf = (c: Candidate) => 100 * (baselineAccuracy - c.result!.accuracy);
+  const valid = candidates.filter((c) => c.result && !c.result.error);
+  let ordered = valid.filter((c) => dropOf(c) <= settings.maxDrop + slack).sort((a, b) => costOf(a.result!, settings.objective) - costOf(b.result!, settings.objective));
+  if (!ordered.length) ordered = valid.sort((a, b) => dropOf(a) - dropOf(b) || costOf(a.result!, settings.objective) - costOf(b.result!, settings.objective)).slice(0, 1);
+  for (const c of ordered.slice(0, settings.finalRuns ?? 3)) {
+    const recipe = recipeOf(predictor, c.picks, settings, true);
+    const trial = { id: trialId(recipe), recipe, origin: `final of ${c.trial.id}` };
+    const known = log.known.get(`final:${trial.id}`);
+    const r = known ?? await finalRunner.run(trial);
+    if (!known) log.record('final', r);
+    hooks.onResult?.(r, 'final');
+    finals.push(r);
+    if (!r.error && 100 * (hooks.testBaseline - r.accuracy) <= settings.maxDrop) {
+      chosen = r;
+      break;
+    }
+  }
+  return { baselineAccuracy, candidates, front, finals, chosen, testBaseline: hooks.testBaseline };
+}
