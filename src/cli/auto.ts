@@ -123,7 +123,7 @@ export function autoCommand(): Command {
     .option('--final-runs <n>', 'final runs (full recipe, test check) at most', positiveInt('--final-runs'), 3)
     .option('--channel-multiple <n>', 'latency/MACs search: channels kept per group are a multiple of this', positiveInt('--channel-multiple'), 8)
     .option('--latency-batch <n>', 'batch of the latency measurement', positiveInt('--latency-batch'), 32)
-    .option('--seed <s>', 'seed of the search and of training', nonNegativeInt('--seed'), 1)
+    .option('--seed <s>', 'seed of the search and of training (nnzip compress --seed S reproduces the result)', nonNegativeInt('--seed'), 0)
     .option('--threads <n>', 'onnxruntime threads (per worker)', positiveInt('--threads'), 2)
     .requiredOption('-o, --output <out>', 'the chosen model (.nnz for the size search, .onnx otherwise)')
     .option('--recipe-out <file>', 'where to write the chosen recipe (default: OUT with .recipe.json)')
@@ -248,14 +248,16 @@ export function autoCommand(): Command {
         };
         html = await writeReport(opts.report, report);
       }
+      // The final run's data order is compress's for the same seed and batch: this command gives the same model.
+      const reproduce = `nnzip compress ${path} --recipe ${recipePath} --data ${opts.data}${opts.seed ? ` --seed ${opts.seed}` : ''}${opts.batch !== 64 ? ` --batch ${opts.batch}` : ''} -o OUT`;
       const summary = {
-        model: path, output: opts.output, recipe: recipePath, log: logPath, objective, maxDrop: opts.maxDrop,
+        model: path, output: opts.output, recipe: recipePath, log: logPath, objective, maxDrop: opts.maxDrop, reproduce,
         original: { testAccuracy: baselineResult.accuracy },
         chosen: { testAccuracy: chosen.accuracy, dropPoints: 100 * (testBaseline - chosen.accuracy), bytes: chosen.bytes, macs: chosen.macs, latencyMs: chosen.latencyMs ?? null, recipe: chosen.recipe },
         trials: search.candidates.filter((c) => c.result).length, finals: search.finals.length, seconds: (performance.now() - started) / 1000,
         ...(html ? { report: html } : {}),
       };
       if (opts.json) return printJson(summary);
-      process.stdout.write(`chosen: ${describe(chosen, objective, testBaseline)} on the test data (original ${(100 * testBaseline).toFixed(2)}%)\nwrote ${opts.output}, the recipe ${recipePath}${html ? ` and the report ${html}` : ''} (${summary.seconds.toFixed(0)} s)\n`);
+      process.stdout.write(`chosen: ${describe(chosen, objective, testBaseline)} on the test data (original ${(100 * testBaseline).toFixed(2)}%)\nwrote ${opts.output}, the recipe ${recipePath}${html ? ` and the report ${html}` : ''} (${summary.seconds.toFixed(0)} s)\nreproduce: ${reproduce}\n`);
     }));
 }
