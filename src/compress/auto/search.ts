@@ -192,16 +192,17 @@ export async function searchCompression(
   const measured = candidates.filter((c) => c.result && !c.result.error).map((c) => c.result!);
   const front = paretoFront(measured, (r) => costOf(r, settings.objective), (r) => r.accuracy);
 
-  // 3. Final runs: the cheapest candidates within the budget (plus the slack) on validation, cheapest first, until one
-  // holds on test. With none within it, the most accurate candidate is the one worth the long fine-tuning.
+  // 3. Final runs on the measured front (cheapest first; accuracy rises with cost along it). Short trials overstate
+  // what the full recipe loses, so the cheapest front point whose trial stays within the budget (plus the slack) is
+  // run first, a safe choice; the remaining runs bisect the cheaper part of the front for the cheapest point whose
+  // full recipe still holds on the test data. The chosen model is the cheapest final within the budget.
   const finals: TrialResult[] = [];
-  let chosen: TrialResult | undefined;
   const slack = settings.trialSlack ?? 0;
+  const byId = new Map(candidates.map((c) => [c.trial.id, c]));
+  const frontCandidates = front.map((r) => byId.get(r.id)!);
   const dropOf = (c: Candidate) => 100 * (baselineAccuracy - c.result!.accuracy);
-  const valid = candidates.filter((c) => c.result && !c.result.error);
-  let ordered = valid.filter((c) => dropOf(c) <= settings.maxDrop + slack).sort((a, b) => costOf(a.result!, settings.objective) - costOf(b.result!, settings.objective));
-  if (!ordered.length) ordered = valid.sort((a, b) => dropOf(a) - dropOf(b) || costOf(a.result!, settings.objective) - costOf(b.result!, settings.objective)).slice(0, 1);
-  for (const c of ordered.slice(0, settings.finalRuns ?? 3)) {
+  const withinTrial = frontCandidates.findIndex((c) => dropOf(c) <= settings.maxDrop + slack);
+  const runFinal = async (c: Candidate): Promise<TrialResult> => {
     const recipe = recipeOf(predictor, c.picks, settings, true);
     const trial = { id: trialId(recipe), recipe, origin: `final of ${c.trial.id}` };
     const known = log.known.get(`final:${trial.id}`);
@@ -209,9 +210,32 @@ export async function searchCompression(
     if (!known) log.record('final', r);
     hooks.onResult?.(r, 'final');
     finals.push(r);
-    if (!r.error && 100 * (hooks.testBaseline - r.accuracy) <= settings.maxDrop) {
-      chosen = r;
-      break;
+    return r;
+  };
+  const holds = (r: TrialResult) => !r.error && 100 * (hooks.testBaseline - r.accuracy) <= settings.maxDrop;
+  let chosen: TrialResult | undefined;
+  let hi = withinTrial >= 0 ? withinTrial : frontCandidates.length - 1;
+  let lo = 0;
+  let budget = settings.finalRuns ?? 3;
+  if (hi >= 0 && budget > 0) {
+    const first = await runFinal(frontCandidates[hi]!);
+    budget--;
+    if (holds(first)) chosen = first;
+    else lo = hi + 1; // nothing cheaper is likely to hold: try the more accurate points instead
+    if (!chosen) hi = frontCandidates.length - 1;
+    else hi--;
+    while (budget > 0 && lo <= hi) {
+      const mid = chosen ? Math.floor((lo + hi) / 2) : lo;
+      const r = await runFinal(frontCandidates[mid]!);
+      budget--;
+      if (holds(r) && (!chosen || costOf(r, settings.objective) < costOf(chosen, settings.objective))) {
+        chosen = r;
+        hi = mid - 1;
+      } else if (holds(r)) {
+        hi = mid - 1;
+      } else {
+        lo = mid + 1;
+      }
     }
   }
   return { baselineAccuracy, candidates, front, finals, chosen, testBaseline: hooks.testBaseline };
