@@ -4,9 +4,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { statSync } from 'node:fs';
 import { NnzipError } from '../core/errors.js';
 import { Model } from '../core/ir.js';
-import { assertRunnable } from '../core/validate.js';
 import { loadModel, resolveExternalLocation } from '../node/io.js';
 import { isNnzFile, loadNnz } from '../node/nnz.js';
+import { loadRunnableModel } from '../node/load.js';
 
 export interface GlobalOptions {
   debug?: boolean;
@@ -47,16 +47,8 @@ export function reportError(e: unknown, debug: boolean): void {
 
 /** Loads a model (ONNX, or .nnz unpacked); with `runnable`, also checks every op is one onnxruntime can run. Errors name the file. */
 export function openModel(path: string, options: { runnable?: boolean } = {}): Model {
-  const model = isNnzFile(path) ? loadNnz(path) : loadModel(path);
-  if (options.runnable) {
-    try {
-      assertRunnable(model);
-    } catch (e) {
-      if (e instanceof NnzipError) e.message = `${path}: ${e.message}`;
-      throw e;
-    }
-  }
-  return model;
+  if (options.runnable) return loadRunnableModel(path);
+  return isNnzFile(path) ? loadNnz(path) : loadModel(path);
 }
 
 /** Bytes on disk of a model file plus the external data files it references. */

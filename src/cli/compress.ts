@@ -9,17 +9,17 @@ import { Command } from 'commander';
 import { NnzipError } from '../core/errors.js';
 import { Model } from '../core/ir.js';
 import { DataLoader } from '../data/loader.js';
-import { FidelityReference, generatedFeeds, loaderFeeds } from '../eval/fidelity.js';
+import { loaderFeeds } from '../eval/fidelity.js';
 import { ModelMetrics, compareMetrics } from '../eval/measure.js';
 import { saveModel } from '../node/io.js';
 import { saveNnz } from '../node/nnz.js';
 import { Recipe, RecipeContext, RecipeResult, checkRecipeContext, parseRecipe, runRecipe } from '../recipe/index.js';
-import { EntryOptions, Report, ReportEntry, measureEntry, reportSensitivity } from '../report/index.js';
+import { Report, ReportEntry, measureEntry, reportSensitivity } from '../report/index.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { action, nonNegativeInt, openModel, positiveInt, printJson, withCommonOptions } from './common.js';
 import { trainingProgress } from './progress.js';
-import { ReportCliOptions, detailLoaderOf, reportJson, robustnessOf, withReportOptions, writeReport } from './report-files.js';
-import { labelledTestLoader, openTaskData } from './task-data.js';
+import { ReportCliOptions, entryOptionsFor, reportJson, withReportOptions, writeReport } from './report-files.js';
+import { openTaskData } from './task-data.js';
 
 export interface CompressSettings {
   data?: string;
@@ -66,21 +66,8 @@ export function readRecipe(path: string): Recipe {
 export async function compressWithReport(path: string, source: Model, recipe: Recipe, recipePath: string, settings: CompressSettings): Promise<CompressRun> {
   const { train, test } = openTaskData(source, settings.data);
   const trainLoader = train && new DataLoader(train, { batchSize: settings.batch, shuffle: true, seed: settings.seed, limit: settings.limit });
-  const testLoader = labelledTestLoader(test, settings.testLimit);
-  const reference = testLoader ? undefined : await FidelityReference.create(nodeRuntime, source,
-    test ? loaderFeeds(source, new DataLoader(test, { batchSize: 256, limit: settings.testLimit ?? 1024 })) : generatedFeeds(source, settings.testLimit ?? 256, { seed: settings.seed, batchSize: 128 }),
-    { threads: settings.threads });
   const details = settings.details;
-  const detailLoader = details ? detailLoaderOf(test, details.reportSamples) : undefined;
-  const entryOptions: EntryOptions = {
-    measure: {
-      runtime: nodeRuntime, threads: settings.threads, testLoader, reference,
-      latency: settings.latencyRuns ? { batch: settings.latencyBatch, runs: settings.latencyRuns, warmup: 10, seed: settings.seed } : undefined,
-      memory: () => process.memoryUsage().rss,
-    },
-    detailLoader,
-    robustness: details ? robustnessOf(details, detailLoader, settings.seed) : undefined,
-  };
+  const entryOptions = await entryOptionsFor(source, test, settings, details);
   const say = (line: string) => { if (settings.verbose) process.stderr.write(`${line}\n`); };
   const calibFeeds = train ? () => [...loaderFeeds(source, new DataLoader(train!, { batchSize: 64, limit: settings.calibSamples }))] : undefined;
   const progress = trainingProgress(settings.verbose);

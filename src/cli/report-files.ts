@@ -8,7 +8,11 @@ import { Dataset } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
 import { RobustnessOptions } from '../eval/robustness.js';
 import { writeFileAtomic } from '../node/io.js';
-import { Report, reportHtml, reportMarkdown } from '../report/index.js';
+import { Model } from '../core/ir.js';
+import { FidelityReference, generatedFeeds, loaderFeeds } from '../eval/fidelity.js';
+import { EntryOptions, Report, reportHtml, reportMarkdown } from '../report/index.js';
+import { nodeRuntime } from '../runtime/node.js';
+import { labelledTestLoader } from './task-data.js';
 import { positiveInt } from './common.js';
 
 export interface ReportCliOptions {
@@ -54,6 +58,36 @@ export function robustnessOf(opts: ReportCliOptions, loader: DataLoader | undefi
     }
   }
   return { noise: opts.noise, fgsm: opts.fgsm, clamp: lo < hi ? [lo, hi] : undefined, seed };
+}
+
+export interface MeasurementSettings {
+  testLimit?: number;
+  latencyBatch: number;
+  latencyRuns: number;
+  seed: number;
+  threads: number;
+}
+
+/**
+ * How the commands that report measure each model: accuracy on the labelled test split, otherwise fidelity to
+ * `reference` on test inputs or seeded generated ones; latency, memory; with `details`, per-class scores and
+ * robustness on a labelled subset.
+ */
+export async function entryOptionsFor(reference: Model, test: Dataset | undefined, o: MeasurementSettings, details?: ReportCliOptions): Promise<EntryOptions> {
+  const testLoader = labelledTestLoader(test, o.testLimit);
+  const fidelity = testLoader ? undefined : await FidelityReference.create(nodeRuntime, reference,
+    test ? loaderFeeds(reference, new DataLoader(test, { batchSize: 256, limit: o.testLimit ?? 1024 })) : generatedFeeds(reference, o.testLimit ?? 256, { seed: o.seed, batchSize: 128 }),
+    { threads: o.threads });
+  const detailLoader = details ? detailLoaderOf(test, details.reportSamples) : undefined;
+  return {
+    measure: {
+      runtime: nodeRuntime, threads: o.threads, testLoader, reference: fidelity,
+      latency: o.latencyRuns ? { batch: o.latencyBatch, runs: o.latencyRuns, warmup: 10, seed: o.seed } : undefined,
+      memory: () => process.memoryUsage().rss,
+    },
+    detailLoader,
+    robustness: details ? robustnessOf(details, detailLoader, o.seed) : undefined,
+  };
 }
 
 /** Infinity is not JSON: the report writes it as a string. */

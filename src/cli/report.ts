@@ -4,15 +4,12 @@
 import { basename } from 'node:path';
 import { Command } from 'commander';
 import { NnzipError } from '../core/errors.js';
-import { DataLoader } from '../data/loader.js';
-import { FidelityReference, generatedFeeds, loaderFeeds } from '../eval/fidelity.js';
 import { compareMetrics } from '../eval/measure.js';
-import { EntryOptions, Report, ReportEntry, measureEntry, reportSensitivity } from '../report/index.js';
-import { nodeRuntime } from '../runtime/node.js';
+import { Report, ReportEntry, measureEntry, reportSensitivity } from '../report/index.js';
 import { action, nonNegativeInt, openModel, positiveInt, withCommonOptions } from './common.js';
 import { stageTable } from './compress.js';
-import { ReportCliOptions, detailLoaderOf, reportJson, robustnessOf, withReportOptions, writeReport } from './report-files.js';
-import { labelledTestLoader, openTaskData } from './task-data.js';
+import { ReportCliOptions, entryOptionsFor, reportJson, withReportOptions, writeReport } from './report-files.js';
+import { openTaskData } from './task-data.js';
 
 interface ReportOptions extends ReportCliOptions {
   data?: string;
@@ -50,20 +47,7 @@ export function reportCommand(): Command {
         if (JSON.stringify(m.graph.inputs.map((v) => v.name)) !== inputs) throw new NnzipError(`${paths[i]}: its inputs differ from ${paths[0]}'s; models compared side by side take the same inputs`);
       });
       const { test } = openTaskData(first, opts.data);
-      const testLoader = labelledTestLoader(test, opts.testLimit);
-      const reference = testLoader ? undefined : await FidelityReference.create(nodeRuntime, first,
-        test ? loaderFeeds(first, new DataLoader(test, { batchSize: 256, limit: opts.testLimit ?? 1024 })) : generatedFeeds(first, opts.testLimit ?? 256, { seed: opts.seed, batchSize: 128 }),
-        { threads: opts.threads });
-      const detailLoader = detailLoaderOf(test, opts.reportSamples);
-      const entryOptions: EntryOptions = {
-        measure: {
-          runtime: nodeRuntime, threads: opts.threads, testLoader, reference,
-          latency: opts.latencyRuns ? { batch: opts.latencyBatch, runs: opts.latencyRuns, warmup: 10, seed: opts.seed } : undefined,
-          memory: () => process.memoryUsage().rss,
-        },
-        detailLoader,
-        robustness: robustnessOf(opts, detailLoader, opts.seed),
-      };
+      const entryOptions = await entryOptionsFor(first, test, opts, opts);
       const names = entryNames(paths);
       const entries: ReportEntry[] = [];
       for (const [i, m] of models.entries()) {

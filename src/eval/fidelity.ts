@@ -7,6 +7,7 @@ import { DataLoader, mixSeed } from '../data/loader.js';
 import { asModelInput } from './classification.js';
 import { concreteShape, feedableInputs, randomInputs } from '../runtime/inputs.js';
 import { Runtime } from '../runtime/session.js';
+import { argmaxRows } from './per-class.js';
 
 /** Batches of model feeds (input name -> tensor), e.g. from loaderFeeds or generatedFeeds. */
 export type FeedBatches = Iterable<Record<string, Tensor>> | AsyncIterable<Record<string, Tensor>>;
@@ -28,19 +29,6 @@ export interface FidelityResult {
   sqnrDb: number;
 }
 
-/** The row index of the largest value in each row of an [n, c] array (the first one on ties). */
-function argmaxRows(values: Float32Array, n: number, c: number): Int32Array {
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = -Infinity, arg = 0;
-    for (let j = 0; j < c; j++) {
-      const v = values[i * c + j]!;
-      if (v > best) { best = v; arg = j; }
-    }
-    out[i] = arg;
-  }
-  return out;
-}
 
 interface ReferenceBatch {
   feeds: Record<string, Tensor>;

@@ -6,7 +6,6 @@ import { Worker } from 'node:worker_threads';
 import { NnzipError } from '../core/errors.js';
 import { DataType } from '../core/dtype.js';
 import { Model } from '../core/ir.js';
-import { assertRunnable } from '../core/validate.js';
 import { TrialContext } from '../compress/auto/trial.js';
 import { Trial, TrialResult, TrialRunner } from '../compress/auto/types.js';
 import { Dataset, SubsetDataset, TensorDataset, firstSamples, sampleSize, shapeSize } from '../data/dataset.js';
@@ -16,10 +15,11 @@ import { loaderFeeds } from '../eval/fidelity.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { checkClassesFit, checkDataFits } from '../train/trainer.js';
 import { openDataset } from './datasets.js';
-import { loadModel } from './io.js';
-import { isNnzFile, loadNnz } from './nnz.js';
+import { loadRunnableModel } from './load.js';
 
 /** What a trial needs, as plain data (it crosses to the worker threads). */
+export { loadRunnableModel };
+
 export interface TrialSetup {
   /** The original model: ONNX, or .nnz (unpacked). */
   modelPath: string;
@@ -45,17 +45,6 @@ const DEFAULT_CALIB_SAMPLES = 256;
 const CALIB_BATCH = 64;
 const EVAL_BATCH = 500;
 
-/** Loads a model file (ONNX or .nnz) and checks onnxruntime can run it; errors name the file. */
-export function loadRunnableModel(path: string): Model {
-  const model = isNnzFile(path) ? loadNnz(path) : loadModel(path);
-  try {
-    assertRunnable(model);
-  } catch (e) {
-    if (e instanceof NnzipError) e.message = `${path}: ${e.message}`;
-    throw e;
-  }
-  return model;
-}
 
 /** The training split, with its last `validation` samples split off. */
 function splitValidation(train: Dataset, setup: TrialSetup): { training: Dataset; validation: Dataset } {
