@@ -192,10 +192,10 @@ export async function searchCompression(
   const measured = candidates.filter((c) => c.result && !c.result.error).map((c) => c.result!);
   const front = paretoFront(measured, (r) => costOf(r, settings.objective), (r) => r.accuracy);
 
-  // 3. Final runs on the measured front (cheapest first; accuracy rises with cost along it). Short trials overstate
-  // what the full recipe loses, so the cheapest front point whose trial stays within the budget (plus the slack) is
-  // run first, a safe choice; the remaining runs bisect the cheaper part of the front for the cheapest point whose
-  // full recipe still holds on the test data. The chosen model is the cheapest final within the budget.
+  // 3. Final runs on the measured front (sorted by cost; accuracy rises with cost along it). Short trials overstate
+  // what the full recipe loses, so the front up to the cheapest point whose trial stays within the budget (plus the
+  // slack), a safe choice, is bisected for the cheapest point whose full recipe holds on the test data. The chosen
+  // model is the cheapest final within the budget.
   const finals: TrialResult[] = [];
   const slack = settings.trialSlack ?? 0;
   const byId = new Map(candidates.map((c) => [c.trial.id, c]));
@@ -214,28 +214,17 @@ export async function searchCompression(
   };
   const holds = (r: TrialResult) => !r.error && 100 * (hooks.testBaseline - r.accuracy) <= settings.maxDrop;
   let chosen: TrialResult | undefined;
-  let hi = withinTrial >= 0 ? withinTrial : frontCandidates.length - 1;
+  // Bisect [cheapest, safe]; the last run, while nothing has held, goes to the most accurate point left.
   let lo = 0;
-  let budget = settings.finalRuns ?? 3;
-  if (hi >= 0 && budget > 0) {
-    const first = await runFinal(frontCandidates[hi]!);
-    budget--;
-    if (holds(first)) chosen = first;
-    else lo = hi + 1; // nothing cheaper is likely to hold: try the more accurate points instead
-    if (!chosen) hi = frontCandidates.length - 1;
-    else hi--;
-    while (budget > 0 && lo <= hi) {
-      const mid = chosen ? Math.floor((lo + hi) / 2) : lo;
-      const r = await runFinal(frontCandidates[mid]!);
-      budget--;
-      if (holds(r) && (!chosen || costOf(r, settings.objective) < costOf(chosen, settings.objective))) {
-        chosen = r;
-        hi = mid - 1;
-      } else if (holds(r)) {
-        hi = mid - 1;
-      } else {
-        lo = mid + 1;
-      }
+  let hi = withinTrial >= 0 ? withinTrial : frontCandidates.length - 1;
+  for (let runs = settings.finalRuns ?? 3; runs > 0 && lo <= hi; runs--) {
+    const at = runs === 1 && !chosen ? hi : Math.floor((lo + hi) / 2);
+    const r = await runFinal(frontCandidates[at]!);
+    if (holds(r)) {
+      if (!chosen || costOf(r, settings.objective) < costOf(chosen, settings.objective)) chosen = r;
+      hi = at - 1;
+    } else {
+      lo = at + 1;
     }
   }
   return { baselineAccuracy, candidates, front, finals, chosen, testBaseline: hooks.testBaseline };
