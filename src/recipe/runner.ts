@@ -114,6 +114,8 @@ export async function runRecipe(model: Model, recipe: Recipe, ctx: RecipeContext
     runtime: ctx.runtime, loader: ctx.trainLoader!, epochs, lr: lr ?? DEFAULT_LR, threads: ctx.threads,
     fit: { onStep: ctx.onStep, schedule: { kind: schedule ?? 'constant' } },
   });
+  // The teacher is fixed: without augmentation its outputs per sample are too, so it runs once per sample.
+  const cacheTeacher = () => ctx.trainLoader!.transforms.length === 0;
   const teacherOf = (teacher: string | undefined) => (teacher === undefined || teacher === 'original' ? original : ctx.loadModel!(teacher));
   /** Trains the current model: centroids when it is clustered, otherwise every weight with the masks kept. */
   const train = async (m: Model, options: FineTuneOptions) => (clusteredCodebooks(m).length
@@ -145,7 +147,7 @@ export async function runRecipe(model: Model, recipe: Recipe, ctx: RecipeContext
           };
           // With a teacher, its soft targets join every fine-tuning run of the pass.
           const distillation = stage.teacher !== undefined
-            ? await prepareDistillation(current, [teacherOf(stage.teacher)], { temperature: stage.temperature, alpha: stage.alpha }, { runtime: ctx.runtime, loader: ctx.trainLoader!, threads: ctx.threads })
+            ? await prepareDistillation(current, [teacherOf(stage.teacher)], { temperature: stage.temperature, alpha: stage.alpha, cache: cacheTeacher() }, { runtime: ctx.runtime, loader: ctx.trainLoader!, threads: ctx.threads })
             : undefined;
           let r;
           try {
@@ -205,7 +207,7 @@ export async function runRecipe(model: Model, recipe: Recipe, ctx: RecipeContext
           break;
         }
         case 'distill': {
-          const r = await distill(current, [teacherOf(stage.teacher)], { temperature: stage.temperature, alpha: stage.alpha }, fineTune(stage.epochs, stage.lr, stage.schedule), { hooks: maskHooks(liveMasks(current, masks)) });
+          const r = await distill(current, [teacherOf(stage.teacher)], { temperature: stage.temperature, alpha: stage.alpha, cache: cacheTeacher() }, fineTune(stage.epochs, stage.lr, stage.schedule), { hooks: maskHooks(liveMasks(current, masks)) });
           current = r.model;
           report = r.report;
           break;
