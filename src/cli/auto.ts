@@ -14,6 +14,7 @@ import { InProcessRunner, TrialContext, runTrialWithModel } from '../compress/au
 import { Objective, Trial, TrialResult, TrialRunner } from '../compress/auto/types.js';
 import { DataLoader } from '../data/loader.js';
 import { evaluateClassifier } from '../eval/classification.js';
+import { measureModel } from '../eval/measure.js';
 import { loaderFeeds } from '../eval/fidelity.js';
 import { saveModel, writeFileAtomic } from '../node/io.js';
 import { saveNnz } from '../node/nnz.js';
@@ -229,7 +230,10 @@ export function autoCommand(): Command {
       else saveModel(out.model, opts.output, { inputs: [path] });
       writeFileAtomic(recipePath, `${JSON.stringify({ ...chosen.recipe, name: `auto-${objective}`, description: `Found by nnzip auto (${objective}, max drop ${opts.maxDrop} points) for ${path}.` }, null, 2)}\n`, [path]);
 
-      const baselineResult = { accuracy: testBaseline };
+      // Latency of the original and the chosen model side by side, at the acceptance setting (batch, threads).
+      const timing = { batch: opts.latencyBatch, runs: 200, warmup: 20, seed: opts.seed };
+      const p50 = async (m: Model) => (await measureModel(m, { runtime: nodeRuntime, threads: opts.threads, latency: timing, nnz: false })).latency!.p50Ms;
+      const originalMs = await p50(model), chosenMs = await p50(out.model);
       const front = new Set(search.front.map((r) => r.id));
       let html: string | undefined;
       if (opts.report) {
@@ -252,12 +256,12 @@ export function autoCommand(): Command {
       const reproduce = `nnzip compress ${path} --recipe ${recipePath} --data ${opts.data}${opts.seed ? ` --seed ${opts.seed}` : ''}${opts.batch !== 64 ? ` --batch ${opts.batch}` : ''} -o OUT`;
       const summary = {
         model: path, output: opts.output, recipe: recipePath, log: logPath, objective, maxDrop: opts.maxDrop, reproduce,
-        original: { testAccuracy: baselineResult.accuracy },
-        chosen: { testAccuracy: chosen.accuracy, dropPoints: 100 * (testBaseline - chosen.accuracy), bytes: chosen.bytes, macs: chosen.macs, latencyMs: chosen.latencyMs ?? null, recipe: chosen.recipe },
+        original: { testAccuracy: testBaseline, p50Ms: originalMs },
+        chosen: { testAccuracy: chosen.accuracy, dropPoints: 100 * (testBaseline - chosen.accuracy), bytes: chosen.bytes, macs: chosen.macs, p50Ms: chosenMs, speedup: originalMs / chosenMs, recipe: chosen.recipe },
         trials: search.candidates.filter((c) => c.result).length, finals: search.finals.length, seconds: (performance.now() - started) / 1000,
         ...(html ? { report: html } : {}),
       };
       if (opts.json) return printJson(summary);
-      process.stdout.write(`chosen: ${describe(chosen, objective, testBaseline)} on the test data (original ${(100 * testBaseline).toFixed(2)}%)\nwrote ${opts.output}, the recipe ${recipePath}${html ? ` and the report ${html}` : ''} (${summary.seconds.toFixed(0)} s)\nreproduce: ${reproduce}\n`);
+      process.stdout.write(`chosen: ${describe(chosen, objective, testBaseline)} on the test data (original ${(100 * testBaseline).toFixed(2)}%); p50 at batch ${opts.latencyBatch}, ${opts.threads} threads: ${originalMs.toFixed(3)} -> ${chosenMs.toFixed(3)} ms (${(originalMs / chosenMs).toFixed(2)}x)\nwrote ${opts.output}, the recipe ${recipePath}${html ? ` and the report ${html}` : ''} (${summary.seconds.toFixed(0)} s)\nreproduce: ${reproduce}\n`);
     }));
 }
