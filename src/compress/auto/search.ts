@@ -31,7 +31,7 @@ export interface SearchSettings {
   lr: number;
   /** Distil from the original model while fine-tuning the final recipe. */
   teacher: boolean;
-  /** Latency search: finish every candidate with static int8 quantization. */
+  /** Latency search: static int8 quantization is a gene of every candidate (off or on). */
   staticInt8?: boolean;
   /** Channels kept per group are rounded to a multiple of this (latency/MACs search). */
   channelMultiple?: number;
@@ -79,8 +79,15 @@ export function costOf(r: TrialResult, objective: Objective): number {
   return objective === 'size' ? r.bytes : objective === 'macs' ? r.macs : r.latencyMs ?? Infinity;
 }
 
-function layerOptions(p: Predictor): LayerOptions[] {
-  return p.kind === 'size' ? p.size.layers : p.channels.layers;
+/**
+ * The search's genes: one per layer, plus for the latency search with int8 one gene for static int8 quantization
+ * (off or on). int8 is not free (it made lenet-5 3x slower here, resnet-20 2x faster), so the predictor cannot
+ * price it: both settings cost the same to the allocation, off is preferred (a nominal drop), and evolution tries it.
+ */
+function layerOptions(p: Predictor, s: SearchSettings): LayerOptions[] {
+  if (p.kind === 'size') return p.size.layers;
+  if (!s.staticInt8) return p.channels.layers;
+  return [...p.channels.layers, { layer: 'static int8', choices: [{ value: 0, cost: 0, drop: 0 }, { value: 1, cost: 0, drop: 0.05 }] }];
 }
 
 /** The recipe a choice per layer stands for; `final` makes it the full recipe (longer fine-tuning, teacher). */
@@ -113,7 +120,7 @@ export function recipeOf(p: Predictor, picks: readonly number[], s: SearchSettin
       stage: 'prune', structured: true, method: 'l1-norm', sparsity: 0, layers: ratios, channelMultiple: s.channelMultiple,
       finetuneEpochs: final ? s.finalEpochs : s.trialEpochs, lr: s.lr, lrSchedule: 'cosine', ...teacher,
     });
-    if (s.staticInt8) stages.push({ stage: 'quantize', mode: 'static', calibMethod: 'minmax', calibSamples: 256 });
+    if (s.staticInt8 && picks[p.channels.patterns.length] === 1) stages.push({ stage: 'quantize', mode: 'static', calibMethod: 'minmax', calibSamples: 256 });
   }
   return { name: final ? 'auto' : 'auto-trial', stages };
 }
@@ -125,7 +132,7 @@ export async function searchCompression(
   predictor: Predictor, runner: TrialRunner, finalRunner: TrialRunner, settings: SearchSettings, log: SearchLog,
   hooks: { testBaseline: number; onResult?: (r: TrialResult, phase: 'trial' | 'final') => void },
 ): Promise<SearchResult> {
-  const layers = layerOptions(predictor);
+  const layers = layerOptions(predictor, settings);
   const baselineAccuracy = predictor.kind === 'size' ? predictor.size.baseline : predictor.channels.baseline;
   const random = seededRandom(settings.seed);
   const started = Date.now();
