@@ -129,8 +129,12 @@ export function recipeOf(p: Predictor, picks: readonly number[], s: SearchSettin
   return { name: final ? 'auto' : 'auto-trial', stages };
 }
 
-/** Budgets (in predicted points) of the first candidates: predicted drops without fine-tuning overstate real ones. */
-const BUDGET_SCALES = [0.5, 1, 2, 4, 8, 16, 32, 64];
+/**
+ * Budgets (in multiples of --max-drop, in predicted points) of the first candidates: drops without fine-tuning
+ * overstate real ones many times over (structured pruning of resnet-20: tens of points before one epoch of fine-tuning
+ * brings them back under one), so the range reaches the cheapest allocation of all.
+ */
+const BUDGET_SCALES = [0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, Infinity];
 
 export async function searchCompression(
   predictor: Predictor, runner: TrialRunner, finalRunner: TrialRunner, settings: SearchSettings, log: SearchLog,
@@ -170,7 +174,14 @@ export async function searchCompression(
 
   // 1. Allocations under a range of budgets.
   const budgets = BUDGET_SCALES.map((k) => k * settings.maxDrop);
-  const first = allocateFront(layers, budgets).map((a, i) => propose(a.picks, `allocation at ${budgets[i]!.toFixed(2)} predicted points`)).filter((c): c is Candidate => !!c);
+  // With the int8 gene (last), each allocation is tried with int8 on too: the predictor cannot price it.
+  const int8Gene = predictor.kind === 'channels' && settings.staticInt8;
+  const first = allocateFront(layers, budgets)
+    .flatMap((a, i) => {
+      const origin = `allocation at ${budgets[i]!.toFixed(2)} predicted points`;
+      return int8Gene ? [[a.picks, origin], [[...a.picks.slice(0, -1), 1], `${origin}, int8`]] as const : [[a.picks, origin]] as const;
+    })
+    .map(([picks, origin]) => propose([...picks], origin)).filter((c): c is Candidate => !!c);
   await measure(first.slice(0, settings.trials));
 
   // 2. Evolution: parents by tournament on the measured cost, infeasible ones penalised by how far they miss.
