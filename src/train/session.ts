@@ -26,7 +26,13 @@ export class TrainingSession {
   step = 0;
 
   private constructor(readonly program: TrainingProgram, private readonly session: Session, private readonly optimizer: OptimizerSpec) {
-    for (const c of program.carried) this.values.set(c.input, c.init);
+    // onnxruntime-node's BatchNormalization (training mode) writes the running variance into the buffer it was fed
+    // (seen with 1.30): the statistics start from copies, or training would change the source model's initializers
+    // (and a teacher or the next trial built from the same model). Parameters are not written to.
+    for (const c of program.carried) {
+      const init = c.role === 'statistic' ? new Tensor(c.init.name, c.init.dataType, c.init.dims, c.init.data.slice()) : c.init;
+      this.values.set(c.input, init);
+    }
   }
 
   static async create(runtime: Runtime, program: TrainingProgram, optimizer: OptimizerSpec, options: { threads?: number } = {}): Promise<TrainingSession> {

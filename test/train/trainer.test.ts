@@ -67,3 +67,24 @@ test('an abort signal ends the run after the current step', async () => {
   assert.equal(session.step, 2);
   await session.release();
 });
+
+test('training leaves the source model untouched, BatchNorm running statistics included', async () => {
+  // onnxruntime-node wrote BatchNormalization's running variance into the buffer it was fed: the source model's
+  // initializer changed, and with it any teacher or later trial built from the same model.
+  const model = buildArch('resnet-8', { inputShape: [1, 12, 12], classes: 4, seed: 3 });
+  const before = new Map([...model.graph.initializers].map(([k, t]) => [k, Float32Array.from(t.toFloat32())]));
+  const random = seededRandom(5);
+  const inputs = Float32Array.from({ length: 16 * 144 }, () => random());
+  const labels = Int32Array.from({ length: 16 }, (_, i) => i % 4);
+  const loader = new DataLoader(new TensorDataset({ inputs, labels, sampleShape: [1, 12, 12], classes: 4 }), { batchSize: 8 });
+  const optimizer = { kind: 'sgd' as const, momentum: 0.9 };
+  const session = await TrainingSession.create(nodeRuntime, buildTrainingProgram(model, { optimizer }), optimizer, { threads: 1 });
+  try {
+    await fit(session, model, loader, { epochs: 1, lr: 0.1 });
+    const stats = [...session.modelValues()].filter(([k]) => k.includes('running_var'));
+    assert.ok(stats.length > 0 && stats.some(([k, t]) => t.toFloat32().some((v, i) => v !== before.get(k)![i])), 'the running variance was updated');
+  } finally {
+    await session.release();
+  }
+  for (const [k, t] of model.graph.initializers) assert.deepEqual(t.toFloat32(), before.get(k), k);
+});

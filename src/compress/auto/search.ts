@@ -247,6 +247,8 @@ export async function searchCompression(
       hi = at - 1;
     } else {
       lo = at + 1;
+      // Even the safe point failed: go on up the front, toward the more accurate points.
+      if (lo > hi && !chosen) hi = frontCandidates.length - 1;
     }
   }
   return { baselineAccuracy, candidates, front, finals, chosen, testBaseline: hooks.testBaseline };
