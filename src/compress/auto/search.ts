@@ -182,6 +182,19 @@ export async function searchCompression(
       return int8Gene ? [[a.picks, origin], [[...a.picks.slice(0, -1), 1], `${origin}, int8`]] as const : [[a.picks, origin]] as const;
     })
     .map(([picks, origin]) => propose([...picks], origin)).filter((c): c is Candidate => !!c);
+  // Uniform channel ratios too: the predictor prices each group alone without fine-tuning, which keeps it off the
+  // residual groups of a ResNet, while cutting every group alike and fine-tuning is known to hold (docs/pruning.md).
+  if (predictor.kind === 'channels') {
+    const groups = predictor.channels.ratios.length;
+    for (let j = 1; j < (predictor.channels.ratios[0]?.length ?? 0); j++) {
+      const uniform = Array.from({ length: groups }, () => j);
+      const origin = `uniform ratio ${predictor.channels.ratios[0]![j]}`;
+      for (const picks of int8Gene ? [[...uniform, 0], [...uniform, 1]] : [uniform]) {
+        const c = propose(picks, `${origin}${picks.length > groups && picks[groups] ? ', int8' : ''}`);
+        if (c) first.push(c);
+      }
+    }
+  }
   await measure(first.slice(0, settings.trials));
 
   // 2. Evolution: parents by tournament on the measured cost, infeasible ones penalised by how far they miss.
