@@ -3,7 +3,6 @@
 // fine-tuning overstate what a fine-tuned model loses, so the search treats them as a ranking and scales the budget;
 // every candidate it reports is measured for real.
 import { Model } from '../../core/ir.js';
-import { modelStats } from '../../core/stats.js';
 import { prunableWeights } from '../prune/masks.js';
 import { pruneUnstructured } from '../prune/unstructured.js';
 import { clusterWeights } from '../share/cluster.js';
@@ -46,15 +45,7 @@ export interface SizePredictor {
   settings: SizeChoice[][];
   /** Weight (initializer) names, per layer: the keys of the recipe's per-layer maps. */
   weights: string[];
-  /** Bytes the layers' choices do not cover (biases, BatchNorm, ...), as float32. */
-  fixedBytes: number;
   baseline: number;
-}
-
-function bytesOf(model: Model, names: Set<string>): number {
-  let bytes = 0;
-  for (const [name, t] of model.graph.initializers) if (!names.has(name)) bytes += t.size * 4;
-  return bytes;
 }
 
 /**
@@ -98,7 +89,7 @@ export async function sizePredictor(model: Model, evaluate: Evaluate, options: {
     layers.push({ layer: w.node, choices });
     settings.push(layerSettings);
   }
-  return { layers, settings, weights: weights.map((w) => w.name), fixedBytes: bytesOf(model, new Set(weights.map((w) => w.name))), baseline };
+  return { layers, settings, weights: weights.map((w) => w.name), baseline };
 }
 
 /** Channel ratios the latency/MACs search offers every channel group. */
@@ -110,8 +101,6 @@ export interface ChannelPredictor {
   ratios: number[][];
   /** A pattern naming each group: its first producer's label (the recipe's `layers` key). */
   patterns: string[];
-  /** MACs of the unpruned model: the predicted MACs of a candidate are this plus its choices' (negative) costs. */
-  fixedCost: number;
   baseline: number;
 }
 
@@ -142,10 +131,5 @@ export async function channelPredictor(model: Model, evaluate: Evaluate, options
     layers.push({ layer: g.producers.join('+'), choices });
     patterns.push(pattern);
   }
-  return { layers, ratios: layers.map((l) => l.choices.map((c) => c.value)), patterns, fixedCost: fullMacs, baseline };
-}
-
-/** MACs per sample of a model (symbolic dimensions as 1). */
-export function macsOf(model: Model): number {
-  return modelStats(model).macs;
+  return { layers, ratios: layers.map((l) => l.choices.map((c) => c.value)), patterns, baseline };
 }

@@ -25,7 +25,7 @@ function predictor(): Predictor {
   return {
     kind: 'size',
     size: {
-      weights: WEIGHTS, settings, fixedBytes: 1000, baseline: BASE,
+      weights: WEIGHTS, settings, baseline: BASE,
       layers: WEIGHTS.map((w, i) => ({
         layer: w,
         choices: settings[i]!.map(({ sparsity, bits }) => ({ value: sparsity, cost: predictedLayerBytes(PARAMS[i]!, sparsity, bits), drop: 100 * lossOf(i, sparsity, bits, false) })),
