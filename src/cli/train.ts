@@ -11,7 +11,7 @@ import { BatchTransform } from '../data/loader.js';
 import { randomCrop, randomHorizontalFlip } from '../data/transforms.js';
 import { evaluateClassifier } from '../eval/classification.js';
 import { buildArch } from '../nn/zoo.js';
-import { loadCheckpoint, saveCheckpoint } from '../node/checkpoints.js';
+import { LoadedCheckpoint, TrainingPosition, loadCheckpoint, saveCheckpoint } from '../node/checkpoints.js';
 import { openDataset } from '../node/datasets.js';
 import { loadModel, saveModel } from '../node/io.js';
 import { nodeRuntime } from '../runtime/node.js';
@@ -19,7 +19,7 @@ import { OptimizerSpec } from '../train/optimizers.js';
 import { ScheduleSpec } from '../train/schedules.js';
 import { NonFiniteError, TrainingSession } from '../train/session.js';
 import { buildTrainingProgram, inferenceModelWith } from '../train/training-graph.js';
-import { checkClassesFit, checkDataFits, fit } from '../train/trainer.js';
+import { EarlyStoppingState, checkClassesFit, checkDataFits, fit } from '../train/trainer.js';
 import { action, collect, fractionBelowOne, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
 import { trainingProgress } from './progress.js';
 
@@ -71,13 +71,23 @@ function scheduleOf(o: TrainOptions, stepsPerEpoch: number): ScheduleSpec {
   }
 }
 
-function startingModel(o: TrainOptions, train: Dataset): { model: Model; epochsDone: number; optimizerState?: Map<string, import('../core/tensor.js').Tensor> } {
+/** The options that decide a run's result for a given starting point; a resume that changes one gets a warning. */
+function resultSettings(o: TrainOptions): Record<string, unknown> {
+  return {
+    data: o.data, epochs: o.epochs, batch: o.batch, optimizer: o.optimizer, lr: o.lr ?? null, momentum: o.momentum, nesterov: !!o.nesterov,
+    weightDecay: o.weightDecay, schedule: o.schedule, stepSize: o.stepSize ?? null, gamma: o.gamma, warmup: o.warmup,
+    labelSmoothing: o.labelSmoothing, clipGradNorm: o.clipGradNorm ?? null, freeze: o.freeze, seed: o.seed, threads: o.threads,
+    limit: o.limit ?? null, augment: !!o.augment, earlyStopping: o.earlyStopping ?? null,
+  };
+}
+
+function startingModel(o: TrainOptions, train: Dataset): { model: Model } & Partial<LoadedCheckpoint> {
   const given = [o.arch, o.init, o.resume].filter(Boolean).length;
   if (given !== 1) throw new NnzipError('give exactly one of --arch ARCH, --init MODEL.onnx or --resume CHECKPOINT.onnx');
   if (o.resume) return loadCheckpoint(o.resume);
-  if (o.init) return { model: loadModel(o.init), epochsDone: 0 };
+  if (o.init) return { model: loadModel(o.init) };
   if (train.classes === undefined) throw new NnzipError(`--data ${o.data}: zoo architectures need class labels; this data set has regression targets`);
-  return { model: buildArch(o.arch!, { inputShape: [...train.sampleShape], classes: train.classes, seed: o.seed, width: o.width }), epochsDone: 0 };
+  return { model: buildArch(o.arch!, { inputShape: [...train.sampleShape], classes: train.classes, seed: o.seed, width: o.width }) };
 }
 
 export function trainCommand(): Command {
@@ -85,7 +95,7 @@ export function trainCommand(): Command {
     .description('train a zoo architecture, or fine-tune an ONNX model, on a data set')
     .option('--arch <arch>', 'architecture: lenet-300-100, lenet-5, mlp:784-300-100-10, resnet-8/20/56, resnet-18')
     .option('--init <model.onnx>', 'fine-tune this ONNX model instead of a new architecture')
-    .option('--resume <checkpoint.onnx>', 'continue a run from a checkpoint written with --checkpoint-dir')
+    .option('--resume <checkpoint.onnx>', 'continue a run from a checkpoint (an epoch of --checkpoint-dir, or the one an interruption wrote); with the same options it ends as the uninterrupted run would')
     .requiredOption('--data <data>', "'mnist', an IDX/image/NPY/CSV folder, or a .npy/.csv file")
     .option('--epochs <n>', 'epochs (0 writes the initialized, untrained model: a start for sparse training from scratch)', nonNegativeInt('--epochs'), 1)
     .option('--batch <b>', 'batch size', positiveInt('--batch'), 64)
@@ -115,11 +125,17 @@ export function trainCommand(): Command {
       const started = performance.now();
       const train = openDataset(opts.data, 'train');
       const test = openDataset(opts.data, 'test');
-      const { model, epochsDone, optimizerState } = startingModel(opts, train);
+      const start = startingModel(opts, train);
+      const { model } = start;
       checkDataFits(model, train.sampleShape, `--data ${opts.data}`);
       checkClassesFit(model, train.classes, `--data ${opts.data}`);
       const inputs = [opts.init, opts.resume].filter((x): x is string => !!x);
       if (inputs.some((i) => i === opts.output)) throw new NnzipError(`${opts.output}: output would overwrite the input model; choose another output path`);
+      const settings = resultSettings(opts);
+      if (start.settings) {
+        const changed = Object.keys(settings).filter((k) => k in start.settings! && JSON.stringify(start.settings![k]) !== JSON.stringify(settings[k]));
+        if (changed.length) process.stderr.write(`nnzip: warning: resuming with different ${changed.map((k) => `${k} (was ${JSON.stringify(start.settings![k])}, now ${JSON.stringify(settings[k])})`).join(', ')}; the result will differ from an uninterrupted run\n`);
+      }
       const optimizer = optimizerOf(opts);
       const lr = opts.lr ?? (opts.optimizer === 'sgd' ? 0.01 : 0.001);
       const transforms: BatchTransform[] = [];
@@ -131,9 +147,13 @@ export function trainCommand(): Command {
       // fit() is done with each batch before it asks for the next, so the loader may refill one pair of buffers.
       const loader = new DataLoader(train, { batchSize: opts.batch, shuffle: true, seed: opts.seed, limit: opts.limit, transforms, reuseBuffers: true });
       const testLoader = new DataLoader(test, { batchSize: 500, limit: opts.testLimit });
+      const stepsPerEpoch = loader.batchCount;
       const program = buildTrainingProgram(model, { optimizer, freeze: opts.freeze, clipGradNorm: opts.clipGradNorm, losses: train.classes === undefined ? [{ kind: 'mse' }] : [{ kind: 'cross-entropy', labelSmoothing: opts.labelSmoothing }] });
       const session = await TrainingSession.create(nodeRuntime, program, optimizer, { threads: opts.threads });
-      if (opts.resume && optimizerState) session.load(optimizerState);
+      if (start.optimizerState) session.load(start.optimizerState);
+      // Steps done so far: Adam's bias correction and the schedule go on from there.
+      session.step = start.step ?? (start.epochsDone ?? 0) * stepsPerEpoch + (start.stepInEpoch ?? 0);
+      const startEpoch = Math.floor(session.step / stepsPerEpoch);
       const progress = trainingProgress(!opts.quiet && !opts.json);
       const controller = new AbortController();
       const onSignal = () => controller.abort();
@@ -141,17 +161,23 @@ export function trainCommand(): Command {
       process.once('SIGTERM', onSignal);
       if (opts.checkpointDir) mkdirSync(opts.checkpointDir, { recursive: true });
       const optimizerValues = () => new Map([...session.values].filter(([k]) => program.carried.some((c) => c.input === k && c.role === 'optimizer')));
+      let earlyStopping: EarlyStoppingState | undefined = start.earlyStopping;
+      const position = (): TrainingPosition => ({
+        epochsDone: Math.floor(session.step / stepsPerEpoch), stepInEpoch: session.step % stepsPerEpoch, step: session.step, earlyStopping, settings,
+      });
       let result;
       try {
         result = await fit(session, model, loader, {
-          epochs: opts.epochs, startEpoch: epochsDone, lr, schedule: scheduleOf(opts, loader.batchCount), warmupSteps: opts.warmup,
+          epochs: opts.epochs, startEpoch, startStep: session.step - startEpoch * stepsPerEpoch, earlyStoppingState: start.earlyStopping,
+          lr, schedule: scheduleOf(opts, stepsPerEpoch), warmupSteps: opts.warmup,
           earlyStopping: opts.earlyStopping ? { patience: opts.earlyStopping } : undefined,
           evaluate: (m) => evaluateClassifier(nodeRuntime, m, testLoader, { threads: opts.threads }),
           onStep: (p) => progress.step(p),
           signal: controller.signal,
-          onEpoch: (r, m) => {
+          onEpoch: (r, m, state) => {
             progress.stop();
-            if (opts.checkpointDir) saveCheckpoint(join(opts.checkpointDir, `epoch-${r.epoch + 1}.onnx`), m, r.epoch + 1, optimizerValues());
+            earlyStopping = state;
+            if (opts.checkpointDir) saveCheckpoint(join(opts.checkpointDir, `epoch-${r.epoch + 1}.onnx`), m, position(), optimizerValues());
             if (!opts.json && train.classes !== undefined) {
               process.stderr.write(`epoch ${r.epoch + 1}/${opts.epochs}: train loss ${r.trainLoss.toFixed(4)}${r.trainAccuracy !== null ? `, train accuracy ${(100 * r.trainAccuracy).toFixed(2)}%` : ''}, ${Math.round(r.samplesPerSec)} samples/s${r.eval ? `; test accuracy ${(100 * r.eval.accuracy).toFixed(2)}%, loss ${r.eval.loss.toFixed(4)}` : ''}\n`);
             }
@@ -161,7 +187,7 @@ export function trainCommand(): Command {
         if (e instanceof NonFiniteError) {
           // The failed step changed nothing: the session still holds the last good values.
           const lastGood = opts.checkpointDir ? join(opts.checkpointDir, 'last-good.onnx') : `${opts.output.replace(/\.onnx$/, '')}.last-good.onnx`;
-          saveCheckpoint(lastGood, inferenceModelWith(model, session.modelValues()), Math.floor((session.step) / loader.batchCount), optimizerValues());
+          saveCheckpoint(lastGood, inferenceModelWith(model, session.modelValues()), position(), optimizerValues());
           e.message = `${e.message}; training stopped, the last good weights are in ${lastGood}`;
         }
         throw e;
@@ -175,8 +201,9 @@ export function trainCommand(): Command {
       const final = inferenceModelWith(model, session.modelValues());
       if (result.interrupted) {
         const partial = opts.checkpointDir ? join(opts.checkpointDir, 'interrupted.onnx') : `${opts.output.replace(/\.onnx$/, '')}.interrupted.onnx`;
-        saveCheckpoint(partial, final, last ? last.epoch : epochsDone, optimizerValues());
-        process.stderr.write(`nnzip: interrupted; the weights so far are in ${partial}\n`);
+        const at = position();
+        saveCheckpoint(partial, final, at, optimizerValues());
+        process.stderr.write(`nnzip: interrupted at epoch ${at.epochsDone + 1}, step ${at.stepInEpoch}/${stepsPerEpoch}; resume with the same options and --resume ${partial} (instead of ${opts.arch ? '--arch' : opts.init ? '--init' : '--resume'})\n`);
         process.exitCode = 130;
         return;
       }

@@ -39,6 +39,10 @@ export interface FitOptions {
   warmupSteps?: number;
   /** First epoch to run (0-based), when resuming. */
   startEpoch?: number;
+  /** Steps of startEpoch already done (resuming an interrupted epoch): its first batches are skipped. */
+  startStep?: number;
+  /** Early-stopping state carried over from the interrupted run. */
+  earlyStoppingState?: EarlyStoppingState;
   /** Evaluates the current inference model after each epoch (e.g. test accuracy). */
   evaluate?: (model: Model, epoch: number) => Promise<ClassificationResult>;
   /** Stop when evaluation accuracy has not improved by minDelta for `patience` epochs. */
@@ -46,18 +50,31 @@ export interface FitOptions {
   /** Extra feeds a batch needs (teacher logits for distillation). */
   extraFeeds?: (batch: Batch) => Promise<Record<string, Tensor>>;
   onStep?: (p: StepProgress) => void;
-  /** Called after each epoch with the inference model of that epoch (checkpointing). */
-  onEpoch?: (record: EpochRecord, model: Model) => void | Promise<void>;
+  /** Called after each epoch with the inference model of that epoch and the early-stopping state (checkpointing). */
+  onEpoch?: (record: EpochRecord, model: Model, earlyStopping: EarlyStoppingState) => void | Promise<void>;
   /** Checked between steps: when aborted, the loop ends after the current step. */
   signal?: AbortSignal;
+}
+
+/** Where early stopping stands: the best score so far, its epoch, and the epochs since. */
+export interface EarlyStoppingState {
+  best: number;
+  bestEpoch: number;
+  sinceBest: number;
 }
 
 export interface FitResult {
   history: EpochRecord[];
   stoppedEarly: boolean;
   interrupted: boolean;
+  /**
+   * When interrupted: the epoch that was running and the steps of it already done (0 when the signal came between
+   * epochs). Epochs before it are complete and in `history`; the interrupted one is not.
+   */
+  interruptedAt?: { epoch: number; step: number };
   /** Epoch with the best evaluation accuracy (or the last). */
   bestEpoch: number;
+  earlyStoppingState: EarlyStoppingState;
 }
 
 /** Checks a data set's sample shape against the model's input (batch axis excluded). */
@@ -94,14 +111,22 @@ export async function fit(session: TrainingSession, source: Model, loader: DataL
   const labelsInput = program.lossInputs.find((i) => i.elemType === DataType.INT64)?.name;
   const targetsInput = program.lossInputs.find((i) => i.name === 'targets')?.name;
   const history: EpochRecord[] = [];
-  let best = -Infinity, bestEpoch = startEpoch, sinceBest = 0, stoppedEarly = false, interrupted = false;
+  const resumed = options.earlyStoppingState;
+  let best = resumed?.best ?? -Infinity, bestEpoch = resumed?.bestEpoch ?? startEpoch, sinceBest = resumed?.sinceBest ?? 0;
+  let stoppedEarly = false;
+  let interruptedAt: FitResult['interruptedAt'];
 
-  for (let epoch = startEpoch; epoch < options.epochs && !interrupted; epoch++) {
+  for (let epoch = startEpoch; epoch < options.epochs; epoch++) {
     const meter = new ClassificationMeter();
     let lossSum = 0, samples = 0, lr = options.lr;
     const started = performance.now();
+    // A resumed epoch skips the batches done before the interruption; the loader's order and transforms depend
+    // only on the seed, the epoch and the batch index, so the remaining batches are the ones the run would have seen.
+    const skip = epoch === startEpoch ? options.startStep ?? 0 : 0;
     let stepInEpoch = 0;
     for (const batch of loader.batches(epoch)) {
+      if (stepInEpoch < skip) { stepInEpoch++; continue; }
+      if (options.signal?.aborted) break;
       lr = schedule(epoch * stepsPerEpoch + stepInEpoch);
       const data = asModelInput(batch.inputs, program.dataInput, rank);
       const feeds: Record<string, Tensor> = options.extraFeeds ? await options.extraFeeds(batch) : {};
@@ -113,24 +138,25 @@ export async function fit(session: TrainingSession, source: Model, loader: DataL
       samples += batch.size;
       if (labelsInput && r.output.dims.length === 2) meter.add(r.output, batch.labels);
       const seconds = (performance.now() - started) / 1000;
+      const done = stepInEpoch - skip;
       options.onStep?.({
         epoch, step: stepInEpoch, stepsPerEpoch, loss: r.loss, lr, samplesPerSec: samples / seconds,
-        etaSeconds: (seconds / stepInEpoch) * (stepsPerEpoch - stepInEpoch),
+        etaSeconds: (seconds / done) * (stepsPerEpoch - stepInEpoch),
       });
-      if (options.signal?.aborted) { interrupted = true; break; }
     }
+    if (stepInEpoch < stepsPerEpoch) { interruptedAt = { epoch, step: stepInEpoch }; break; }
     const seconds = (performance.now() - started) / 1000;
     const model = inferenceModelWith(source, session.modelValues());
     const record: EpochRecord = {
       epoch, lr, trainLoss: samples ? lossSum / samples : 0, trainAccuracy: labelsInput && meter.samples ? meter.correct / meter.samples : null,
       samples, seconds, samplesPerSec: samples / seconds,
     };
-    if (options.evaluate && !interrupted) record.eval = await options.evaluate(model, epoch);
-    history.push(record);
-    await options.onEpoch?.(record, model);
+    if (options.evaluate) record.eval = await options.evaluate(model, epoch);
     const score = record.eval?.accuracy ?? -record.trainLoss;
     if (score > best + (options.earlyStopping?.minDelta ?? 0)) { best = score; bestEpoch = epoch; sinceBest = 0; } else sinceBest++;
+    history.push(record);
+    await options.onEpoch?.(record, model, { best, bestEpoch, sinceBest });
     if (options.earlyStopping && sinceBest >= options.earlyStopping.patience) { stoppedEarly = true; break; }
   }
-  return { history, stoppedEarly, interrupted, bestEpoch };
+  return { history, stoppedEarly, interrupted: interruptedAt !== undefined, interruptedAt, bestEpoch, earlyStoppingState: { best, bestEpoch, sinceBest } };
 }
