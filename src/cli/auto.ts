@@ -16,7 +16,9 @@ import { DataLoader } from '../data/loader.js';
 import { evaluateClassifier } from '../eval/classification.js';
 import { measureModel } from '../eval/measure.js';
 import { loaderFeeds } from '../eval/fidelity.js';
-import { saveModel, writeFileAtomic } from '../node/io.js';
+import { writeFileAtomic } from '../node/io.js';
+import { onInterrupt } from '../node/interrupt.js';
+import { saveCheckedModel } from '../node/checked-save.js';
 import { saveNnz } from '../node/nnz.js';
 import { createWorkerRunner, loadRunnableModel, trialContextFrom, TrialSetup } from '../node/trial-workers.js';
 import { EntryOptions, Report, measureEntry } from '../report/index.js';
@@ -157,6 +159,11 @@ export function autoCommand(): Command {
       if (opts.resume && !previous.head) throw new NnzipError(`${logPath}: no search to resume (run without --resume to start one)`);
       if (!opts.resume && existsSync(logPath)) throw new NnzipError(`${logPath}: a search log exists; pass --resume to continue it, or remove it`);
       const known = new Map(previous.results.map((l) => [l.kind === 'final' ? `final:${l.result.id}` : l.result.id, l.result]));
+      // Every measured result is already in the log (appended as it comes): an interruption loses only the trials running.
+      onInterrupt(() => {
+        process.stderr.write(`nnzip: interrupted; the results so far are in ${logPath}: the same command with --resume continues the search\n`);
+        process.exit(130);
+      });
 
       const testLoader = new DataLoader(test, { batchSize: 500 });
       let predictor: Predictor;
@@ -227,7 +234,7 @@ export function autoCommand(): Command {
         out = { model: again.output.model, nnz: again.output.nnz };
       }
       if (out.nnz) saveNnz(out.nnz, opts.output, [path]);
-      else saveModel(out.model, opts.output, { inputs: [path] });
+      else await saveCheckedModel(out.model, opts.output, { inputs: [path], pass: 'auto' });
       writeFileAtomic(recipePath, `${JSON.stringify({ ...chosen.recipe, name: `auto-${objective}`, description: `Found by nnzip auto (${objective}, max drop ${opts.maxDrop} points) for ${path}.` }, null, 2)}\n`, [path]);
 
       // Latency of the original and the chosen model side by side, at the acceptance setting (batch, threads).

@@ -10,7 +10,7 @@ import {
   fineTuneClustered,
 } from '../compress/share/cluster.js';
 import { KMEANS_INITS, KMeansInit } from '../compress/share/kmeans.js';
-import { saveModel } from '../node/io.js';
+import { saveCheckedModel } from '../node/checked-save.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { trainingProgress } from './progress.js';
 import { accuracyOf, labelledTestLoader, openTaskData } from './task-data.js';
@@ -100,7 +100,7 @@ export function clusterCommand(): Command {
         if (opts.format === 'dense') model = denseFromClustered(model);
       }
       const accuracyAfter = finetune ? await accuracy(model) : accuracyClustered;
-      saveModel(model, opts.output, { inputs: [path] });
+      await saveCheckedModel(model, opts.output, { inputs: [path], pass: 'cluster' });
       const r = clustered.report;
       const dense = opts.format === 'dense';
       const bytesAfter = dense ? r.total.bytesBefore : r.total.bytesAfter;

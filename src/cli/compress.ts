@@ -12,6 +12,7 @@ import { DataLoader } from '../data/loader.js';
 import { loaderFeeds } from '../eval/fidelity.js';
 import { ModelMetrics, compareMetrics } from '../eval/measure.js';
 import { saveModel } from '../node/io.js';
+import { assertLoadable } from '../node/checked-save.js';
 import { saveNnz } from '../node/nnz.js';
 import { Recipe, RecipeContext, RecipeResult, checkRecipeContext, parseRecipe, runRecipe } from '../recipe/index.js';
 import { Report, ReportEntry, measureEntry, reportSensitivity } from '../report/index.js';
@@ -105,7 +106,9 @@ export async function compressWithReport(path: string, source: Model, recipe: Re
 }
 
 /** Writes the recipe's result: the .nnz when it ends with pack, otherwise ONNX. Never over the input. */
-export function saveResult(result: RecipeResult, output: string, input: string): void {
+export async function saveResult(result: RecipeResult, output: string, input: string): Promise<void> {
+  // The packed model is checked as the model it holds; the .nnz itself unpacks losslessly.
+  await assertLoadable(result.model, 'recipe');
   if (result.nnz) saveNnz(result.nnz, output, [input]);
   else saveModel(result.model, output, { inputs: [input] });
 }
@@ -152,7 +155,7 @@ export function compressCommand(): Command {
       const packs = recipe.stages[recipe.stages.length - 1]?.stage === 'pack';
       if (packs && !opts.output.endsWith('.nnz')) throw new NnzipError(`-o ${opts.output}: the recipe ends with pack, so the output is a .nnz file; name it *.nnz`);
       const { result, report } = await compressWithReport(path, source, recipe, opts.recipe, { ...opts, verbose: !opts.json, details: opts.report ? opts : undefined });
-      saveResult(result, opts.output, path);
+      await saveResult(result, opts.output, path);
       const html = opts.report ? await writeReport(opts.report, report) : undefined;
       if (opts.json) process.stdout.write(`${reportJson({ ...report, output: opts.output, ...(html ? { html } : {}) })}\n`);
       else process.stdout.write(`${stageTable(report.entries)}\nwrote ${opts.output}${html ? ` and the report ${html}` : ''}\n`);

@@ -13,6 +13,7 @@ import { DataLoader } from '../data/loader.js';
 import { evaluateClassifier } from '../eval/classification.js';
 import { buildArch } from '../nn/zoo.js';
 import { loadModel, saveModel, writeFileAtomic } from '../node/io.js';
+import { saveCheckedModel } from '../node/checked-save.js';
 import { openDataset } from '../node/datasets.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { action, positiveInt, printJson, withCommonOptions } from './common.js';
@@ -121,7 +122,7 @@ export function demoCommand(): Command {
       });
       if (!result.nnz) throw new NnzipError(`${DEMO_RECIPE}: the demo recipe must end with pack`);
       const output = join(opts.dir, `${BASELINE.arch}.nnz`);
-      saveResult(result, output, basePath);
+      await saveResult(result, output, basePath);
       say('writing the report');
       const html = await writeReport(join(opts.dir, 'report'), report);
       const before = report.entries[0]!.metrics;

@@ -11,7 +11,7 @@ import { randomCrop, randomHorizontalFlip } from '../data/transforms.js';
 import { evaluateClassifier } from '../eval/classification.js';
 import { buildArch } from '../nn/zoo.js';
 import { openDataset } from '../node/datasets.js';
-import { saveModel } from '../node/io.js';
+import { saveCheckedModel } from '../node/checked-save.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { OptimizerSpec } from '../train/optimizers.js';
 import { ScheduleSpec } from '../train/schedules.js';
@@ -155,7 +155,7 @@ export function distillCommand(): Command {
       } finally {
         progress.stop();
       }
-      saveModel(result.model, opts.output, { inputs: [...opts.teacher, opts.student].filter((p) => existsSync(p)) });
+      await saveCheckedModel(result.model, opts.output, { pass: 'distill', inputs: [...opts.teacher, opts.student].filter((p) => existsSync(p)) });
       const after = result.fit.history[result.fit.history.length - 1]?.eval ?? await evaluate(result.model);
       const report = {
         output: opts.output,

@@ -7,7 +7,7 @@ import { NnzipError } from '../core/errors.js';
 import { DataLoader } from '../data/loader.js';
 import { trainModel } from '../compress/prune/schedules.js';
 import { hashWeights } from '../compress/share/hash.js';
-import { saveModel } from '../node/io.js';
+import { saveCheckedModel } from '../node/checked-save.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { action, collect, collectPairs, humanBytes, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, withCommonOptions } from './common.js';
 import { trainingProgress } from './progress.js';
@@ -86,7 +86,7 @@ export function hashCommand(): Command {
         }
       }
       const accuracyAfter = opts.finetuneEpochs > 0 ? await accuracy(model) : accuracyHashed;
-      saveModel(model, opts.output, { inputs: [path] });
+      await saveCheckedModel(model, opts.output, { inputs: [path], pass: 'hash' });
       const r = hashed.report;
       const report = {
         output: opts.output,

@@ -8,7 +8,7 @@ import { modelStats } from '../core/stats.js';
 import { LayerRankRule, LowRankPassOptions, lowRank } from '../compress/lowrank/index.js';
 import { trainModel } from '../compress/prune/schedules.js';
 import { DataLoader } from '../data/loader.js';
-import { saveModel } from '../node/io.js';
+import { saveCheckedModel } from '../node/checked-save.js';
 import { feedableInputs, randomInputs } from '../runtime/inputs.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { quantile } from '../eval/measure.js';
@@ -166,7 +166,7 @@ export function lowrankCommand(): Command {
         }
       }
       const accuracyAfter = opts.finetuneEpochs > 0 ? await accuracy(result) : accuracyFactorized;
-      saveModel(result, opts.output, { inputs: [path] });
+      await saveCheckedModel(result, opts.output, { inputs: [path], pass: 'lowrank' });
       const before = modelStats(source), after = modelStats(result);
       const latency = opts.latencyRuns > 0 ? await measureLatency([source, result], opts) : null;
       const out = {

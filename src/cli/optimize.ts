@@ -8,7 +8,7 @@ import { Model } from '../core/ir.js';
 import { Tensor } from '../core/tensor.js';
 import { validateModel } from '../core/validate.js';
 import { optimizeModel } from '../compress/optimize/index.js';
-import { saveModel } from '../node/io.js';
+import { saveCheckedModel } from '../node/checked-save.js';
 import { randomInputs } from '../runtime/inputs.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { action, humanBytes, nonNegativeInt, nonNegativeNumber, openModel, positiveInt, printJson, withCommonOptions } from './common.js';
@@ -87,7 +87,7 @@ export function optimizeCommand(): Command {
       if (worst.relative > opts.tolerance) {
         throw new NnzipError(`optimized model's output '${worst.output}' differs from the original by ${worst.maxAbs.toExponential(3)} (relative ${worst.relative.toExponential(3)}, tolerance ${opts.tolerance}); ${opts.output} not written`);
       }
-      saveModel(optimized, opts.output, { inputs: [path] });
+      await saveCheckedModel(optimized, opts.output, { inputs: [path], pass: 'optimize' });
 
       const out = { output: opts.output, seconds: Number(seconds.toFixed(3)), ...report, check: { seed: opts.seed, tolerance: opts.tolerance, maxAbs: Math.max(0, ...differences.map((d) => d.maxAbs)), maxRelative: worst.relative, outputs: differences } };
       if (opts.json) return printJson(out);

@@ -11,7 +11,7 @@ import { prepareDistillation } from '../compress/distill/index.js';
 import { prunableWeights } from '../compress/prune/index.js';
 import { DEFAULT_PENALTY, PRUNE_METHODS, PruneMethod, PrunePassSpec, PruneSchedule, isStructured, prunePass } from '../compress/prune/pass.js';
 import { BLOCK_CRITERIA, BlockCriterion } from '../compress/structured/blocks.js';
-import { saveModel } from '../node/io.js';
+import { saveCheckedModel } from '../node/checked-save.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { measurePlan, sparsityList } from './sensitivity-metric.js';
 import { trainingProgress } from './progress.js';
@@ -196,7 +196,7 @@ export function pruneCommand(): Command {
       const structured = isStructured(spec);
       const after = modelStats(pruned);
       const accuracyAfter = await accuracy(pruned);
-      saveModel(pruned, opts.output, { inputs: [path] });
+      await saveCheckedModel(pruned, opts.output, { inputs: [path], pass: 'prune' });
       const prunableBefore = prunableWeights(source).reduce((n, w) => n + source.graph.initializers.get(w.name)!.size, 0);
       const nonzeros = nonzerosByNode(pruned);
       const prunableNonzeros = [...nonzeros.values()].reduce((a, b) => a + b, 0);

@@ -24,7 +24,9 @@ import { DataLoader } from '../data/loader.js';
 import { evaluateClassifier } from '../eval/classification.js';
 import { FidelityReference, generatedFeeds, loaderFeeds } from '../eval/fidelity.js';
 import { openDataset } from '../node/datasets.js';
-import { saveModel } from '../node/io.js';
+import { saveCheckedModel } from '../node/checked-save.js';
+import { isNnzFile } from '../node/nnz.js';
+import { collectGarbage } from '../node/memory.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { checkDataFits } from '../train/trainer.js';
 import { action, bytesOnDisk, collect, nonNegativeInt, openModel, positiveInt, positiveNumber, printJson, unitInterval, withCommonOptions } from './common.js';
@@ -88,14 +90,15 @@ interface Judge {
   measure: (m: Model) => Promise<Record<string, number | null>>;
 }
 
-async function makeJudge(model: Model, test: Dataset | undefined, opts: QuantizeCliOptions): Promise<Judge> {
+/** `from`: the original's file, which onnxruntime reads itself for the measurement before (`model` then only names its inputs). */
+async function makeJudge(model: Model, test: Dataset | undefined, opts: QuantizeCliOptions, from?: string): Promise<Judge> {
   if (test && test.classes !== undefined) {
     const loader = new DataLoader(test, { batchSize: 500, limit: opts.testLimit });
-    const measure = async (m: Model) => ({ accuracy: (await evaluateClassifier(nodeRuntime, m, loader, { threads: opts.threads })).accuracy });
-    return { metric: 'accuracy', before: (await measure(model)).accuracy, measure };
+    const measure = async (m: Model, source?: string) => ({ accuracy: (await evaluateClassifier(nodeRuntime, m, loader, { threads: opts.threads, from: source })).accuracy });
+    return { metric: 'accuracy', before: (await measure(model, from)).accuracy, measure };
   }
   const feeds = test ? loaderFeeds(model, new DataLoader(test, { batchSize: 256, limit: opts.testLimit ?? 1024 })) : generatedFeeds(model, opts.testLimit ?? 256, { seed: opts.seed, batchSize: 128 });
-  const reference = await FidelityReference.create(nodeRuntime, model, feeds, { threads: opts.threads });
+  const reference = await FidelityReference.create(nodeRuntime, model, feeds, { threads: opts.threads, from });
   return {
     metric: reference.comparesTop1 ? 'top1-agreement' : 'cosine',
     before: 1,
@@ -205,18 +208,41 @@ function repositoryModels(dir: string): string[] {
   return files.map((f) => join(folder, f));
 }
 
+/** The model without its weights: what naming inputs and outputs and making feeds need. */
+function interfaceOf(model: Model): Model {
+  const m = model.clone();
+  const listed = new Set(m.graph.inputs.map((v) => v.name));
+  // Initializers listed as graph inputs (old exports) stay, so that they are still not taken for data inputs.
+  m.graph.initializers = new Map([...m.graph.initializers].filter(([name]) => listed.has(name)));
+  return m;
+}
+
 async function quantizeFile(path: string, output: string, opts: QuantizeCliOptions) {
-  const source = openModel(path, { runnable: true });
+  let source = openModel(path, { runnable: true });
   assertNotQuantized(source);
   assertFiniteWeights(source);
   const { train, test } = openTaskData(source, opts.data);
-  const judge = await makeJudge(source, test, opts);
   const bytesBefore = bytesOnDisk(path, source);
+  let judge: Judge;
+  if (isNnzFile(path)) judge = await makeJudge(source, test, opts);
+  else {
+    // onnxruntime reads the original from its file for the measurement before, while nnzip holds only the graph; the
+    // weights are read again afterwards. A big model's float weights are then never in memory twice (nnzip's copy
+    // and onnxruntime's), which bounds the peak at about the model's size plus the quantized weights.
+    const graphOnly = interfaceOf(source);
+    source = undefined as unknown as Model;
+    collectGarbage();
+    judge = await makeJudge(graphOnly, test, opts, path);
+    source = openModel(path, { runnable: true });
+  }
+
   const started = performance.now();
   const result = await quantize(source, opts, train, judge);
+  source = undefined as unknown as Model; // the float weights the result does not share can go
+  collectGarbage();
   const seconds = (performance.now() - started) / 1000;
   const after = await judge.measure(result.model);
-  const saved = saveModel(result.model, output, { inputs: [path] });
+  const saved = await saveCheckedModel(result.model, output, { inputs: [path], pass: opts.preset ? `${opts.preset} preset` : `${opts.mode ?? 'weight'} quantization`, loadedByRuntime: true });
   return {
     input: path, output, mode: opts.preset ? `preset ${opts.preset}` : opts.mode ?? 'weight', seconds,
     bytesBefore, bytesAfter: saved.bytes + saved.externalBytes,

@@ -13,7 +13,9 @@ import { evaluateClassifier } from '../eval/classification.js';
 import { buildArch } from '../nn/zoo.js';
 import { LoadedCheckpoint, TrainingPosition, loadCheckpoint, saveCheckpoint } from '../node/checkpoints.js';
 import { openDataset } from '../node/datasets.js';
-import { loadModel, saveModel } from '../node/io.js';
+import { onInterrupt } from '../node/interrupt.js';
+import { loadModel } from '../node/io.js';
+import { saveCheckedModel } from '../node/checked-save.js';
 import { nodeRuntime } from '../runtime/node.js';
 import { OptimizerSpec } from '../train/optimizers.js';
 import { ScheduleSpec } from '../train/schedules.js';
@@ -156,9 +158,7 @@ export function trainCommand(): Command {
       const startEpoch = Math.floor(session.step / stepsPerEpoch);
       const progress = trainingProgress(!opts.quiet && !opts.json);
       const controller = new AbortController();
-      const onSignal = () => controller.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      const stopHandling = onInterrupt(() => controller.abort());
       if (opts.checkpointDir) mkdirSync(opts.checkpointDir, { recursive: true });
       const optimizerValues = () => new Map([...session.values].filter(([k]) => program.carried.some((c) => c.input === k && c.role === 'optimizer')));
       let earlyStopping: EarlyStoppingState | undefined = start.earlyStopping;
@@ -193,8 +193,7 @@ export function trainCommand(): Command {
         throw e;
       } finally {
         progress.stop();
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        stopHandling();
         await session.release();
       }
       const last = result.history[result.history.length - 1];
@@ -207,7 +206,7 @@ export function trainCommand(): Command {
         process.exitCode = 130;
         return;
       }
-      saveModel(final, opts.output, { inputs });
+      await saveCheckedModel(final, opts.output, { inputs, pass: 'training' });
       const trainSeconds = result.history.reduce((a, r) => a + r.seconds, 0);
       const trainSamples = result.history.reduce((a, r) => a + r.samples, 0);
       const evalResult = last?.eval;

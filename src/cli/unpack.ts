@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { NnzipError } from '../core/errors.js';
 import { isNnzFile, loadNnz } from '../node/nnz.js';
-import { saveModel } from '../node/io.js';
+import { saveCheckedModel } from '../node/checked-save.js';
 import { action, humanBytes, printJson, withCommonOptions } from './common.js';
 import { statSync } from 'node:fs';
 
@@ -21,7 +21,7 @@ export function unpackCommand(): Command {
     .action(action(async (path: string, opts: UnpackCliOptions) => {
       if (!isNnzFile(path)) throw new NnzipError(`${path}: not an .nnz file (wrong magic bytes); 'nnzip pack' makes one`);
       const model = loadNnz(path);
-      const written = saveModel(model, opts.output, { inputs: [path], externalData: opts.externalData });
+      const written = await saveCheckedModel(model, opts.output, { pass: 'unpack', inputs: [path], externalData: opts.externalData });
       const nnzBytes = statSync(path).size;
       const result = {
         input: path, output: opts.output, nnzBytes, onnxBytes: written.bytes, externalBytes: written.externalBytes,

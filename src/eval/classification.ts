@@ -67,8 +67,9 @@ function inputRank(model: Model, name: string): number | undefined {
   return t?.kind === 'tensor' ? t.shape?.length : undefined;
 }
 
-export async function evaluateClassifier(runtime: Runtime, model: Model, loader: DataLoader, options: { threads?: number; output?: string } = {}): Promise<ClassificationResult> {
-  const session = await runtime.createSession(model, { threads: options.threads });
+export async function evaluateClassifier(runtime: Runtime, model: Model, loader: DataLoader, options: { threads?: number; output?: string; from?: string } = {}): Promise<ClassificationResult> {
+  // `from`: a file (or URL) onnxruntime reads the same model from; `model` then only names the input and output.
+  const session = await runtime.createSession(options.from ?? model, { threads: options.threads });
   const input = session.inputs[0]!.name;
   const rank = inputRank(model, input);
   const output = options.output ?? model.graph.outputs[0]!.name;

@@ -16,6 +16,8 @@ export interface FidelityOptions {
   threads?: number;
   /** The output compared (default: the reference's first graph output). */
   output?: string;
+  /** A file (or URL) onnxruntime reads the reference from; the reference model then only names its outputs. */
+  from?: string;
 }
 
 export interface FidelityResult {
@@ -58,7 +60,7 @@ export class FidelityReference {
   static async create(runtime: Runtime, reference: Model, batches: FeedBatches, options: FidelityOptions = {}): Promise<FidelityReference> {
     const output = options.output ?? reference.graph.outputs[0]?.name;
     if (!output) throw new NnzipError('fidelity: the reference model has no outputs');
-    const session = await runtime.createSession(reference, { threads: options.threads });
+    const session = await runtime.createSession(options.from ?? reference, { threads: options.threads });
     const kept: ReferenceBatch[] = [];
     try {
       for await (const feeds of batches) {

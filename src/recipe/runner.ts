@@ -2,6 +2,7 @@
 // later training (finetune, distill) keeps pruned weights at zero; clustering keeps zeros through a fixed zero entry.
 // Browser-safe: no file system here (a teacher given by path comes through ctx.loadModel).
 import { Model } from '../core/ir.js';
+import { assertSound } from '../core/soundness.js';
 import { Tensor } from '../core/tensor.js';
 import { DataLoader } from '../data/loader.js';
 import { distill, prepareDistillation } from '../compress/distill/index.js';
@@ -219,6 +220,8 @@ export async function runRecipe(model: Model, recipe: Recipe, ctx: RecipeContext
           break;
         }
       }
+      // Every stage hands on a sound model: a broken graph or a diverged fine-tuning stops here, naming the stage.
+      assertSound(current, 'the stage');
     } catch (e) {
       if (e instanceof Error && !(e instanceof RecipeError)) e.message = `stages[${index}] (${stage.stage}): ${e.message}`;
       throw e;

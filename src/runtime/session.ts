@@ -36,7 +36,11 @@ export interface Session {
 export interface Runtime {
   readonly name: string;
   readonly version: string;
-  createSession(model: Model | Uint8Array, options?: SessionOptions): Promise<Session>;
+  /**
+   * A session over a model: an IR model, ONNX bytes, or a path (Node) or URL (browser) onnxruntime reads itself, with
+   * its external data (the way to run a big model without holding its weights twice).
+   */
+  createSession(model: Model | Uint8Array | string, options?: SessionOptions): Promise<Session>;
 }
 
 /** onnxruntime refused the model or a run: the message names the node and problem as onnxruntime does. */
@@ -83,16 +87,18 @@ export function ortRuntime(ort: OrtModule, name: string, defaultProvider: string
     name,
     version: (ort.env.versions as Record<string, string | undefined>)?.common ?? 'unknown',
     async createSession(model, options = {}) {
-      const bytes = model instanceof Uint8Array ? model : encodeModel(withoutTrailingEmptyInputs(model)).bytes;
       const providers = options.executionProviders ?? [defaultProvider];
+      const sessionOptions: ortCommon.InferenceSession.SessionOptions = {
+        executionProviders: providers,
+        graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+        ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+        logSeverityLevel: 3,
+      };
       let session: ortCommon.InferenceSession;
       try {
-        session = await ort.InferenceSession.create(bytes, {
-          executionProviders: providers,
-          graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
-          ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
-          logSeverityLevel: 3,
-        });
+        session = typeof model === 'string'
+          ? await ort.InferenceSession.create(model, sessionOptions)
+          : await ort.InferenceSession.create(model instanceof Uint8Array ? model : encodeModel(withoutTrailingEmptyInputs(model)).bytes, sessionOptions);
       } catch (e) {
         throw new RuntimeError(`onnxruntime cannot load the model: ${oneLine((e as Error).message)}`);
       }

@@ -79,3 +79,21 @@ test('SIGTERM is handled the same way, and a resume with other settings warns th
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, /warning: resuming with different seed \(was 11, now 12\)/);
 });
+
+test('a command without a checkpoint of its own (prune with fine-tuning) exits 130 on SIGINT with nothing written', async () => {
+  const base = join(dir, 'straight.onnx'); // trained by the first test
+  const out = join(dir, 'pruned.onnx');
+  const r = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, 'prune', base, '--sparsity', '0.5', '--data', 'mnist', '--finetune-epochs', '20', '-o', out], { cwd: repoRoot });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    // Three seconds in, it is fine-tuning: 20 epochs of full MNIST are minutes away from done.
+    setTimeout(() => child.kill('SIGINT'), 3000);
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+  assert.equal(r.code, 130, r.stderr);
+  assert.match(r.stderr, /nnzip: interrupted; nothing was written\n$/);
+  assert.ok(!existsSync(out));
+  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
+});

@@ -65,14 +65,16 @@ export class TensorStatistics {
 
   /** Adds one batch of values; `dims` is needed for channel means. */
   add(values: Float32Array, dims: readonly number[] = [values.length]): void {
-    let lo = Infinity, hi = -Infinity;
+    let lo = Infinity, hi = -Infinity, nonFinite = -1;
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
       if (v < lo) lo = v;
       if (v > hi) hi = v;
+      // NaN fails both comparisons above and would pass unseen: x - x is NaN only for NaN and ±Inf.
+      if (v - v !== 0 && nonFinite < 0) nonFinite = i;
     }
-    if (values.length && !(Number.isFinite(lo) && Number.isFinite(hi))) {
-      throw new QuantizationError(`tensor '${this.name}' holds ${values.some(Number.isNaN) ? 'NaN' : 'an infinite value'} in calibration: it cannot be given a range`);
+    if (nonFinite >= 0) {
+      throw new QuantizationError(`tensor '${this.name}' holds ${Number.isNaN(values[nonFinite]) ? 'NaN' : 'an infinite value'}: it cannot be given a range`);
     }
     if (!values.length) return;
     this.min = Math.min(this.min, lo);
@@ -208,9 +210,15 @@ export async function collectStatistics(model: Model, feeds: CalibrationFeeds, o
     for await (const feed of feeds) {
       checkCalibrationFeed(model, feed);
       const result = await session.run(feed, names);
-      for (const name of names) {
-        const t = result[name]!;
-        tensors.get(name)!.add(t.toFloat32(), t.dims);
+      try {
+        for (const name of names) {
+          const t = result[name]!;
+          tensors.get(name)!.add(t.toFloat32(), t.dims);
+        }
+      } catch (e) {
+        // A NaN activation stops calibration: say which batch showed it, so the input can be found.
+        if (e instanceof QuantizationError) e.message = `calibration batch ${batches + 1} (samples ${samples + 1}-${samples + (first ? feed[first]!.dims[0] ?? 1 : 1)}): ${e.message}`;
+        throw e;
       }
       batches++;
       samples += first ? feed[first]!.dims[0] ?? 1 : 1;

@@ -1,6 +1,6 @@
 // Input checks every quantization mode runs first: a model quantized already is refused (quantizing twice compounds
 // the error and mixes formats), and so is a model whose weights hold NaN or Inf (no scale represents them).
-import { DataType, bitsPerElement, dataTypeName, float16BitsToNumber, bfloat16BitsToNumber, isFloatType } from '../../core/dtype.js';
+import { DataType, bitsPerElement, dataTypeName, isFloatType } from '../../core/dtype.js';
 import { Graph, Model, Node, walkNodes } from '../../core/ir.js';
 import { Tensor } from '../../core/tensor.js';
 import { weightTensors } from '../../core/weights.js';
@@ -59,25 +59,9 @@ export function assertNotQuantized(model: Model): void {
   }
 }
 
-/** Index of the first NaN or infinite value of a float tensor, or -1. */
-export function firstNonFinite(t: Tensor): number {
-  if (t.isString || !isFloatType(t.dataType)) return -1;
-  const d = t.numeric();
-  if (t.dataType === DataType.FLOAT || t.dataType === DataType.DOUBLE) {
-    const a = d as Float32Array | Float64Array;
-    // x - x is 0 for every finite x and NaN for NaN and ±Inf: one subtraction and compare per element.
-    for (let i = 0; i < a.length; i++) { const v = a[i]!; if (v - v !== 0) return i; }
-    return -1;
-  }
-  if (t.dataType === DataType.FLOAT16 || t.dataType === DataType.BFLOAT16) {
-    const decode = t.dataType === DataType.FLOAT16 ? float16BitsToNumber : bfloat16BitsToNumber;
-    const bits = d as Uint16Array;
-    const expMask = t.dataType === DataType.FLOAT16 ? 0x7c00 : 0x7f80;
-    for (let i = 0; i < bits.length; i++) if ((bits[i]! & expMask) === expMask && !Number.isFinite(decode(bits[i]!))) return i;
-    return -1;
-  }
-  return -1; // 8-bit and 4-bit float formats: not weights this toolkit writes
-}
+import { firstNonFinite } from '../../core/soundness.js';
+
+export { firstNonFinite };
 
 /**
  * Throws a QuantizationError naming the first weight (initializer or Constant-node tensor, subgraphs included) that

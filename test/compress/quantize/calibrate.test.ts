@@ -185,3 +185,17 @@ test('one-sided data (post-ReLU): ranges [0, T]; mse has the least total quantiz
   for (const m of methods) assert.ok(errors.mse! <= errors[m]! * 1.01, `mse ${errors.mse} vs ${m} ${errors[m]} (${JSON.stringify(ranges)})`);
   assert.ok(errors.mse! < errors.minmax! * 0.8 && errors.mse! < errors.entropy! / 2, JSON.stringify(errors));
 });
+
+test('a NaN activation stops calibration naming the batch, its samples and the tensor', async () => {
+  // log(x) of a negative input is NaN: the second batch holds one.
+  const b = new GraphBuilder();
+  const x = b.input('x', DataType.FLOAT, ['batch', 2]);
+  b.output(b.op('Log', [x], {}, { name: 'log' }), DataType.FLOAT, ['batch', 2]);
+  const model = modelOf(b.graph, { '': 21 });
+  const logOutput = model.graph.outputs[0]!.name;
+  const batch = (values: number[]) => ({ x: Tensor.fromFloat32('x', [values.length / 2, 2], values) });
+  await assert.rejects(
+    collectStatistics(model, [batch([1, 2, 3, 4]), batch([1, 2, 3, 4, -1, 2])], { runtime: nodeRuntime, tensors: [logOutput] }),
+    new RegExp(`calibration batch 2 \\(samples 3-5\\): tensor '${logOutput}' holds NaN: it cannot be given a range`),
+  );
+});
