@@ -9,6 +9,7 @@ import { Model } from '../src/core/ir.js';
 import { Tensor } from '../src/core/tensor.js';
 import { loadModel, saveModel } from '../src/node/io.js';
 import { below, type BenchResult, type BenchRow, type Benchmark } from './types.js';
+import { type TimeReport, parseTimeReport } from './time-report.js';
 import { uniformWeights } from './weights.js';
 
 const WIDTH = 4096;
@@ -35,18 +36,6 @@ function buildMlp(): Model {
   }
   b.output(x, DataType.FLOAT, ['batch', WIDTH]);
   return modelOf(b.graph, { '': 21 });
-}
-
-interface TimeReport { maxRssKiB?: number; elapsedS?: number }
-
-/** Reads the fields we use from GNU time's -v report. */
-function parseTimeReport(stderr: string): TimeReport {
-  const report: TimeReport = {};
-  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
-  if (rss) report.maxRssKiB = Number(rss[1]);
-  const wall = /Elapsed \(wall clock\) time[^:]*: (?:(\d+):)?(\d+):(\d+(?:\.\d+)?)/.exec(stderr);
-  if (wall) report.elapsedS = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
-  return report;
 }
 
 interface ChildReport {

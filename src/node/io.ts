@@ -188,13 +188,19 @@ function writeChunks(file: string, chunks: { offset: number; bytes: Uint8Array }
   }
 }
 
-/** Writes any bytes atomically (reports, JSON, .nnz files). */
-export function writeFileAtomic(path: string, bytes: Uint8Array | string, inputs: string[] = []): void {
+/** Writes any bytes atomically (reports, JSON, .nnz files); a list of parts is written one after the other. */
+export function writeFileAtomic(path: string, bytes: Uint8Array | string | readonly Uint8Array[], inputs: string[] = []): void {
   assertNotInput(path, inputs);
-  const data = typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes;
+  const parts = typeof bytes === 'string' ? [new TextEncoder().encode(bytes)] : bytes instanceof Uint8Array ? [bytes] : bytes;
+  const chunks: { offset: number; bytes: Uint8Array }[] = [];
+  let offset = 0;
+  for (const part of parts) {
+    chunks.push({ offset, bytes: part });
+    offset += part.byteLength;
+  }
   const tmp = temporaryName(path);
   try {
-    writeChunks(tmp, [{ offset: 0, bytes: data }]);
+    writeChunks(tmp, chunks);
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });

@@ -43,7 +43,7 @@ export function loadNnz(path: string, options: UnpackOptions = {}): Model {
   }
 }
 
-/** Writes .nnz bytes atomically, refusing to replace any of `inputs`. */
-export function saveNnz(bytes: Uint8Array, path: string, inputs: string[] = []): void {
+/** Writes .nnz bytes (or its parts, in order: no copy of a big container into one buffer) atomically, refusing to replace any of `inputs`. */
+export function saveNnz(bytes: Uint8Array | readonly Uint8Array[], path: string, inputs: string[] = []): void {
   writeFileAtomic(path, bytes, inputs);
 }

@@ -63,29 +63,40 @@ function descriptorBytes(e: NnzEntry): Uint8Array {
   return w.finish();
 }
 
-/** Lays out a container: prefix, header, graph section, payloads, CRC-32 of everything before it. */
-export function writeNnz(c: NnzContainer): Uint8Array {
+/**
+ * Lays out a container as its parts, in file order: prefix and header, graph section, payloads (the container's own
+ * buffers, not copies), CRC-32 of everything before it. A big model's container is written part by part.
+ */
+export function nnzParts(c: NnzContainer): Uint8Array[] {
   const header = new ByteWriter(256);
   header.varint(c.graphEncoding).varint(c.graph.byteLength).varint(c.graphBytes).varint(c.entries.length);
   for (const e of c.entries) header.bytes(descriptorBytes(e));
   const headerBytes = header.view();
-  const total = PREFIX_BYTES + headerBytes.byteLength + c.graph.byteLength + c.entries.reduce((n, e) => n + e.payload.byteLength, 0) + CHECKSUM_BYTES;
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  out.set(NNZ_MAGIC, 0);
+  const head = new Uint8Array(PREFIX_BYTES + headerBytes.byteLength);
+  const view = new DataView(head.buffer);
+  head.set(NNZ_MAGIC, 0);
   view.setUint16(8, c.version.major, true);
   view.setUint16(10, c.version.minor, true);
   view.setUint32(12, headerBytes.byteLength, true);
-  let p = PREFIX_BYTES;
-  out.set(headerBytes, p);
-  p += headerBytes.byteLength;
-  out.set(c.graph, p);
-  p += c.graph.byteLength;
-  for (const e of c.entries) {
-    out.set(e.payload, p);
-    p += e.payload.byteLength;
+  head.set(headerBytes, PREFIX_BYTES);
+  const parts = [head, c.graph, ...c.entries.map((e) => e.payload)];
+  let crc = 0;
+  for (const part of parts) crc = crc32(part, crc);
+  const checksum = new Uint8Array(CHECKSUM_BYTES);
+  new DataView(checksum.buffer).setUint32(0, crc, true);
+  parts.push(checksum);
+  return parts;
+}
+
+/** The container as one buffer. */
+export function writeNnz(c: NnzContainer): Uint8Array {
+  const parts = nnzParts(c);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let p = 0;
+  for (const part of parts) {
+    out.set(part, p);
+    p += part.byteLength;
   }
-  view.setUint32(p, crc32(out.subarray(0, p)), true);
   return out;
 }
 
@@ -234,8 +245,26 @@ export interface PackResult {
   report: NnzPackReport;
 }
 
+export interface PackedContainer {
+  container: NnzContainer;
+  /** The file's bytes in order (see nnzParts); their total is report.totalBytes. */
+  parts: Uint8Array[];
+  report: NnzPackReport;
+  /** Checks that every tensor and the graph decode to what was packed; throws naming the first that does not. */
+  verify(): void;
+}
+
 /** Packs a model into .nnz bytes (lossless). */
 export function packModel(model: Model, options: PackOptions = {}): PackResult {
+  const packed = packModelParts(model, options);
+  return { bytes: writeNnz(packed.container), report: packed.report };
+}
+
+/**
+ * Packs a model into a container without joining it into one buffer: raw payloads stay views of the model's
+ * tensors, so a 1 GB model is not copied whole to be written.
+ */
+export function packModelParts(model: Model, options: PackOptions = {}): PackedContainer {
   const threshold = options.minTensorBytes ?? 64;
   const encoded = encodeModel(model, { externalData: { location: NNZ_LOCATION, threshold: Math.max(1, threshold) } });
   const chunks = new Map(encoded.external.map((c) => [c.offset, c.bytes]));
@@ -279,23 +308,42 @@ export function packModel(model: Model, options: PackOptions = {}): PackResult {
     graphBytes: graphRaw.byteLength,
     entries,
   };
-  const bytes = writeNnz(container);
+  const parts = nnzParts(container);
+  const totalBytes = parts.reduce((n, p) => n + p.byteLength, 0);
   const tensorBytesAfter = reports.reduce((n, r) => n + r.bytesAfter, 0);
+  const verify = () => {
+    const graph = container.graphEncoding === GraphEncoding.DEFLATE ? inflateExactly(container.graph, container.graphBytes, '.nnz graph section') : container.graph;
+    if (!equalBytes(graph, graphRaw)) throw new NnzFormatError('pack check failed: the graph section does not decode to the packed graph (please report this)');
+    for (const e of entries) {
+      const raw = chunks.get(e.key)!;
+      // One tensor at a time: the check of a big model needs one decoded tensor in memory, not a second model.
+      const decoded = decodeTensorData(e.encoding, e.payload, e.dataType, raw.byteLength, `tensor '${e.name}'`);
+      if (!equalBytes(decoded, raw)) throw new NnzFormatError(`pack check failed: tensor '${e.name}' does not unpack to the same bytes (please report this)`);
+    }
+  };
   return {
-    bytes,
+    container,
+    parts,
+    verify,
     report: {
       tensors: reports,
       inlineTensors: inline,
       graphBytes: container.graph.byteLength,
       graphBytesRaw: graphRaw.byteLength,
       graphEncoding: deflateGraph ? 'deflate' : 'raw',
-      headerBytes: bytes.byteLength - container.graph.byteLength - tensorBytesAfter - CHECKSUM_BYTES,
-      totalBytes: bytes.byteLength,
+      headerBytes: totalBytes - container.graph.byteLength - tensorBytesAfter - CHECKSUM_BYTES,
+      totalBytes,
       tensorBytesBefore: reports.reduce((n, r) => n + r.bytesBefore, 0),
       tensorBytesAfter,
       float32WeightBytes,
     },
   };
+}
+
+function equalBytes(x: Uint8Array, y: Uint8Array): boolean {
+  if (x.byteLength !== y.byteLength) return false;
+  for (let i = 0; i < x.byteLength; i++) if (x[i] !== y[i]) return false;
+  return true;
 }
 
 function allGraphs(root: Graph): Graph[] {
