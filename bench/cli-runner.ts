@@ -10,7 +10,9 @@ const cli = resolve(dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js
 /** The command's JSON report, with `benchSeconds` (its wall time) added. */
 export function nnzip(args: string[]): Record<string, unknown> {
   const started = performance.now();
-  const r = spawnSync(process.execPath, [cli, ...args, '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  // Benchmarks own their output folders: a rerun replaces what the last one wrote.
+  const force = args.includes('-o') || args.includes('--output') ? ['--force'] : [];
+  const r = spawnSync(process.execPath, [cli, ...args, ...force, '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`nnzip ${args.join(' ')} failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   const report = JSON.parse(r.stdout) as Record<string, unknown>;
   report.benchSeconds = (performance.now() - started) / 1000;

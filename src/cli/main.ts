@@ -23,6 +23,7 @@ import { demoCommand } from './demo.js';
 import { autoCommand } from './auto.js';
 import { reportCommand } from './report.js';
 import { installInterruptHandling } from '../node/interrupt.js';
+import { guardOutputs } from './output-guard.js';
 
 // commander's own errors (unknown option, bad value) in the same one-line form as nnzip's.
 const oneLineErrors = { outputError: (str: string, write: (s: string) => void) => write(`nnzip: ${str.replace(/^error: /, '').trim()} (see --help)\n`) };
@@ -42,6 +43,7 @@ const program = new Command('nnzip')
 
 for (const cmd of [demoCommand(), inspectCommand(), runCommand(), benchCommand(), trainCommand(), evalCommand(), pruneCommand(), sensitivityCommand(), quantizeCommand(), compressCommand(), lowrankCommand(), packCommand(), unpackCommand(), clusterCommand(), hashCommand(), distillCommand(), optimizeCommand(), reportCommand(), autoCommand()]) program.addCommand(cmd.configureOutput(oneLineErrors));
 
+guardOutputs(program);
 installInterruptHandling();
 program.parseAsync(process.argv).catch((e: unknown) => {
   reportError(e, process.argv.includes('--debug'));

@@ -3,7 +3,7 @@
 import Long from 'long';
 import protobuf from 'protobufjs/minimal.js';
 import { onnx } from './onnx/proto.js';
-import { DataType, allocate, bytesOf, dataTypeName, isKnownDataType, viewBytesAs, byteLength } from './dtype.js';
+import { DataType, allocate, arrayLength, bytesOf, dataTypeName, isKnownDataType, viewBytesAs, byteLength } from './dtype.js';
 import { Attribute, AttributeType, Dim, Graph, Model, Node, ValueInfo, ValueType, normalizeDomain } from './ir.js';
 import { ExternalDataRef, Tensor } from './tensor.js';
 import { NnzipError } from './errors.js';
@@ -192,9 +192,13 @@ export function tensorFromProto(tp: onnx.ITensorProto, options: DecodeOptions = 
   if (!Number.isSafeInteger(size)) throw new ModelFormatError(`tensor '${name}' has too many elements`);
   let tensor: Tensor;
   if (tp.dataLocation === TP.DataLocation.EXTERNAL) {
+    if (dataType === DataType.STRING) throw new ModelFormatError(`tensor '${name}': string tensors cannot be stored as external data`);
     const ref = externalRef(tp, name);
     if (!options.readExternal) throw new ModelFormatError(`tensor '${name}' is stored in external file '${ref.location}', and no reader for external data was given`);
     const expected = byteLength(dataType, size);
+    if (ref.length !== undefined && ref.length !== expected) {
+      throw new ModelFormatError(`tensor '${name}': external data '${ref.location}' gives ${ref.length} bytes, ${dataTypeName(dataType)}[${dims.join(',')}] needs ${expected}`);
+    }
     const bytes = options.readExternal(ref, name, expected);
     if (bytes.byteLength !== expected) {
       throw new ModelFormatError(`tensor '${name}': external data '${ref.location}' gives ${bytes.byteLength} bytes, ${dataTypeName(dataType)}[${dims.join(',')}] needs ${expected}`);
@@ -202,7 +206,9 @@ export function tensorFromProto(tp: onnx.ITensorProto, options: DecodeOptions = 
     tensor = new Tensor(name, dataType, dims, viewBytesAs(dataType, bytes));
     tensor.external = ref;
   } else if (dataType === DataType.STRING) {
-    tensor = new Tensor(name, dataType, dims, [...(tp.stringData ?? [])]);
+    const strings = tp.stringData ?? [];
+    if (strings.length !== size) throw new ModelFormatError(`tensor '${name}': string_data has ${strings.length} values, string[${dims.join(',')}] needs ${size}`);
+    tensor = new Tensor(name, dataType, dims, [...strings]);
   } else {
     tensor = new Tensor(name, dataType, dims, inlineData(tp, dataType, size, name));
   }
@@ -239,23 +245,25 @@ function inlineData(tp: onnx.ITensorProto, dataType: DataType, size: number, nam
     }
     return viewBytesAs(dataType, raw);
   }
-  const out = allocate(dataType, size);
-  if (size === 0) return out;
+  if (size === 0) return allocate(dataType, 0);
   const fill = (values: ArrayLike<unknown>, field: string, convert: (v: unknown) => number | bigint) => {
-    if (values.length !== out.length) {
-      throw new ModelFormatError(`tensor '${name}': ${field} has ${values.length} values, ${dataTypeName(dataType)}[${tp.dims?.join(',')}] needs ${out.length}`);
+    // Checked before allocating: dims alone must not make the decoder allocate what the file does not hold.
+    const needed = arrayLength(dataType, size);
+    if (values.length !== needed) {
+      throw new ModelFormatError(`tensor '${name}': ${field} has ${values.length} values, ${dataTypeName(dataType)}[${tp.dims?.join(',')}] needs ${needed}`);
     }
+    const out = allocate(dataType, size);
     for (let i = 0; i < values.length; i++) (out as unknown as (number | bigint)[])[i] = convert(values[i]);
+    return out;
   };
   switch (dataType) {
-    case DataType.FLOAT: case DataType.COMPLEX64: fill(tp.floatData ?? [], 'float_data', Number); break;
-    case DataType.DOUBLE: case DataType.COMPLEX128: fill(tp.doubleData ?? [], 'double_data', Number); break;
-    case DataType.INT64: fill(tp.int64Data ?? [], 'int64_data', (v) => toBigInt(v as Int64, false)); break;
-    case DataType.UINT64: fill(tp.uint64Data ?? [], 'uint64_data', (v) => toBigInt(v as Int64, true)); break;
-    case DataType.UINT32: fill(tp.uint64Data ?? [], 'uint64_data', (v) => toNumber(v as Int64)); break;
-    default: fill(tp.int32Data ?? [], 'int32_data', Number); break; // int8..int32, bool, float16/bfloat16 bits, float8, packed 4-bit
+    case DataType.FLOAT: case DataType.COMPLEX64: return fill(tp.floatData ?? [], 'float_data', Number);
+    case DataType.DOUBLE: case DataType.COMPLEX128: return fill(tp.doubleData ?? [], 'double_data', Number);
+    case DataType.INT64: return fill(tp.int64Data ?? [], 'int64_data', (v) => toBigInt(v as Int64, false));
+    case DataType.UINT64: return fill(tp.uint64Data ?? [], 'uint64_data', (v) => toBigInt(v as Int64, true));
+    case DataType.UINT32: return fill(tp.uint64Data ?? [], 'uint64_data', (v) => toNumber(v as Int64));
+    default: return fill(tp.int32Data ?? [], 'int32_data', Number); // int8..int32, bool, float16/bfloat16 bits, float8, packed 4-bit
   }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

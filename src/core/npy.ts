@@ -81,7 +81,7 @@ export function parseNpy(bytes: Uint8Array, name = 'npy', source = 'npy data'): 
 function dataTypeOfDescr(descr: string, fail: (p: string) => never): DataType {
   const order = descr[0] ?? '';
   const code = descr.slice(1);
-  const dataType = DESCR_TYPES[code];
+  const dataType = Object.hasOwn(DESCR_TYPES, code) ? DESCR_TYPES[code] : undefined; // not 'constructor' and the like
   const oneByte = code.endsWith('1');
   if (dataType !== undefined && (oneByte || order === '<' || order === '=' || order === '|')) return dataType;
   if (dataType !== undefined && order === '>') return fail(`big-endian dtype '${descr}' is not supported; save a.astype('<${code}') instead`);

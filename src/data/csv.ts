@@ -61,6 +61,7 @@ function isNumber(text: string): boolean {
 export function parseCsv(input: string | Uint8Array, options: CsvOptions = {}): CsvTable {
   const source = options.source ?? 'CSV data';
   const delimiter = options.delimiter ?? ',';
+  if (delimiter === '') throw new DataError(`${source}: the field delimiter is empty`);
   const text = typeof input === 'string' ? input : new TextDecoder().decode(input);
   const lines = text.split('\n');
   const lineNumbers: number[] = [];
@@ -78,6 +79,11 @@ export function parseCsv(input: string | Uint8Array, options: CsvOptions = {}): 
   const dataLines = header ? lineNumbers.slice(1) : lineNumbers;
   const rows = dataLines.length;
   const featureCount = width - 1;
+  // Every feature takes a character and a delimiter: more features than that means a short line further down,
+  // and the features must not be allocated from the first line's width alone.
+  if (rows * featureCount * (1 + delimiter.length) > text.length + rows) {
+    for (const lineIndex of dataLines) checkWidth(splitLine(lines[lineIndex]!, delimiter).length, lineIndex, width, source);
+  }
   const features = new Float32Array(rows * featureCount);
   const labels = new Array<string>(rows);
   const lineOfRow = new Int32Array(rows);
@@ -85,7 +91,7 @@ export function parseCsv(input: string | Uint8Array, options: CsvOptions = {}): 
     const lineIndex = dataLines[r]!;
     const fields = splitLine(lines[lineIndex]!, delimiter);
     lineOfRow[r] = lineIndex + 1;
-    if (fields.length !== width) throw new DataError(`${source}: line ${lineIndex + 1} has ${fields.length} columns, the first row has ${width}`);
+    checkWidth(fields.length, lineIndex, width, source);
     let p = r * featureCount;
     for (let c = 0; c < width; c++) {
       const field = fields[c]!;
@@ -103,6 +109,10 @@ export function parseCsv(input: string | Uint8Array, options: CsvOptions = {}): 
     }
   }
   return { source, columns, labelColumn, rows, featureCount, features, labels, lineOfRow };
+}
+
+function checkWidth(fields: number, lineIndex: number, width: number, source: string): void {
+  if (fields !== width) throw new DataError(`${source}: line ${lineIndex + 1} has ${fields} columns, the first row has ${width}`);
 }
 
 function resolveLabelColumn(column: string | number | undefined, first: string[], width: number, source: string, header?: boolean): number {

@@ -1,6 +1,6 @@
 // IDX files (the MNIST format): 2 zero bytes, a type code, the number of dimensions, the dimensions as big-endian
 // uint32, then the values big-endian in C order. Gzip'd files are recognized by their magic and inflated.
-import { gunzipSync } from 'fflate';
+import { Gunzip } from 'fflate';
 import { DataType } from '../core/dtype.js';
 import { TensorDataset, checkLabelRange } from './dataset.js';
 import { DataError } from './errors.js';
@@ -27,14 +27,46 @@ export function isGzip(bytes: Uint8Array): boolean {
   return bytes.byteLength >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-/** The bytes, inflated when they are gzip'd. */
+/** DEFLATE never expands data more than this (258-byte matches in under 2 bits each), plus slack for headers. */
+const MAX_DEFLATE_RATIO = 1032;
+const GUNZIP_SLICE = 64 * 1024;
+
+/**
+ * The bytes, inflated when they are gzip'd. Streamed in slices rather than sized by the gzip trailer (a hostile
+ * trailer would make a 100-byte file allocate 4 GiB), stopped once the output is larger than deflate can expand to,
+ * and checked against the trailer's size at the end.
+ */
 export function gunzipIfNeeded(bytes: Uint8Array, source: string): Uint8Array {
   if (!isGzip(bytes)) return bytes;
+  const fail = (problem: string): never => { throw new DataError(`${source}: not a valid gzip file (${problem})`); };
+  if (bytes.byteLength < 18) fail(`${bytes.byteLength} bytes, too short for a gzip header and trailer`);
+  const declared = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(bytes.byteLength - 4, true);
+  const limit = bytes.byteLength * MAX_DEFLATE_RATIO + 1024;
+  const chunks: Uint8Array[] = [];
+  let total = 0, member = 0, ended = false;
+  const stream = new Gunzip((chunk, final) => {
+    ended = final;
+    total += chunk.byteLength;
+    member += chunk.byteLength;
+    if (total > limit) fail(`${bytes.byteLength} bytes inflate to more than deflate can produce`);
+    chunks.push(chunk);
+  });
+  stream.onmember = () => { member = 0; }; // the trailer holds the size of the last member
   try {
-    return gunzipSync(bytes);
+    for (let p = 0; p < bytes.byteLength; p += GUNZIP_SLICE) stream.push(bytes.subarray(p, p + GUNZIP_SLICE), p + GUNZIP_SLICE >= bytes.byteLength);
   } catch (e) {
-    throw new DataError(`${source}: not a valid gzip file (${(e as Error).message})`);
+    if (e instanceof DataError) throw e;
+    fail((e as Error).message);
   }
+  if (!ended || member % 2 ** 32 !== declared) fail(`it holds ${member} bytes, its trailer says ${declared}: truncated or damaged`);
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let p = 0;
+  for (const c of chunks) {
+    out.set(c, p);
+    p += c.byteLength;
+  }
+  return out;
 }
 
 /** Parses an IDX file's bytes (gzip'd or not). `source` (a file name) starts every error message. */
@@ -57,6 +89,7 @@ export function parseIdx(raw: Uint8Array, source = 'IDX data'): IdxArray {
   const expected = count * width;
   const actual = bytes.byteLength - headerLength;
   const described = `${dims.join('x')} ${name} values`;
+  if (!Number.isSafeInteger(expected)) fail(`${described} are too many to hold in memory`);
   if (actual < expected) fail(`truncated: ${described} need ${expected} data bytes, the file has ${actual}`);
   if (actual > expected) fail(`${actual - expected} unexpected bytes after the ${expected} data bytes of ${described}`);
   const body = bytes.subarray(headerLength);

@@ -21,10 +21,60 @@ export function imageFormat(bytes: Uint8Array): ImageFormat | undefined {
   return undefined;
 }
 
+// Largest legitimate expansions: deflate (PNG's image data) at most 1032 times; a JPEG codes each 8x8 block of each
+// component in at least one bit, so at most 512 pixels per byte (1024 leaves room).
+const MAX_DEFLATE_RATIO = 1032;
+const MAX_JPEG_PIXELS_PER_BYTE = 1024;
+const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
+
+/**
+ * Refuses an image whose header declares more pixels than its bytes can hold, before a decoder allocates them
+ * (pngjs and jpeg-js size their buffers from the header). Malformed headers are left to the decoders to report.
+ */
+function checkDeclaredSize(bytes: Uint8Array, format: ImageFormat, source: string): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (format === 'png') {
+    if (bytes.byteLength < 33 || view.getUint32(12) !== 0x49484452) return; // 'IHDR'
+    const width = view.getUint32(16), height = view.getUint32(20), depth = bytes[24]!, channels = PNG_CHANNELS[bytes[25]!];
+    if (!channels) return;
+    let imageData = 0;
+    for (let p = 8; p + 12 <= bytes.byteLength;) {
+      const length = view.getUint32(p);
+      if (view.getUint32(p + 4) === 0x49444154) imageData += Math.min(length, bytes.byteLength - p - 12); // 'IDAT'
+      p += 12 + length;
+    }
+    const rowBytes = (w: number) => Math.ceil((w * channels * depth) / 8) + 1;
+    const raw = bytes[28] === 1
+      ? ADAM7.reduce((n, [x0, y0, dx, dy]) => { const w = Math.ceil((width - x0) / dx); return w > 0 ? n + Math.ceil((height - y0) / dy) * rowBytes(w) : n; }, 0)
+      : height * rowBytes(width);
+    if (raw > imageData * MAX_DEFLATE_RATIO + MAX_DEFLATE_RATIO) {
+      throw new DataError(`${source}: cannot decode the PNG image (it declares ${width}x${height} pixels, more than its ${imageData} bytes of image data can hold)`);
+    }
+    return;
+  }
+  for (let p = 2; p + 9 <= bytes.byteLength;) {
+    if (bytes[p] !== 0xff) return;
+    const marker = bytes[p + 1]!;
+    if (marker === 0xff) { p++; continue; }
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd9)) { p += 2; continue; }
+    // Start of frame: every SOFn but DHT (C4), JPG (C8) and DAC (CC).
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      const height = view.getUint16(p + 5), width = view.getUint16(p + 7);
+      if (width * height > bytes.byteLength * MAX_JPEG_PIXELS_PER_BYTE) {
+        throw new DataError(`${source}: cannot decode the JPEG image (it declares ${width}x${height} pixels, more than its ${bytes.byteLength} bytes can hold)`);
+      }
+      return;
+    }
+    p += 2 + view.getUint16(p + 2);
+  }
+}
+
 /** Decodes a PNG (any bit depth, palette, interlace; 16-bit rounds to 8) or a baseline/progressive JPEG. */
 export function decodeImage(bytes: Uint8Array, source = 'image'): DecodedImage {
   const format = imageFormat(bytes);
   if (!format) throw new DataError(`${source}: not a PNG or JPEG image`);
+  checkDeclaredSize(bytes, format, source);
   try {
     if (format === 'png') {
       if (typeof Buffer === 'undefined') throw new Error('PNG decoding needs a global Buffer (bundle a Buffer polyfill for browsers)');

@@ -200,7 +200,20 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value);
+  // A YAML alias can make a document contain itself: show the repeat instead of failing on it.
+  const open: unknown[] = [];
+  let text: string;
+  try {
+    text = JSON.stringify(value, function (this: unknown, _key, v: unknown) {
+      if (v === null || typeof v !== 'object') return v;
+      while (open.length && open[open.length - 1] !== this) open.pop();
+      if (open.includes(v)) return '[cycle]';
+      open.push(v);
+      return v;
+    }) ?? String(value);
+  } catch {
+    text = Array.isArray(value) ? 'a list' : typeof value; // nested too deep to print
+  }
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
@@ -229,7 +242,7 @@ export function validateRecipe(data: unknown): Recipe {
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RecipeError(`${where}: expected a stage object such as { stage: 'prune', ... }, got ${describe(raw)}`, where);
     const name = (raw as Record<string, unknown>).stage;
     if (name === undefined) throw new RecipeError(`${where}.stage: missing (one of ${STAGE_NAMES.join(', ')})`, `${where}.stage`);
-    if (typeof name !== 'string' || !(name in STAGE_SCHEMAS)) throw new RecipeError(`${where}.stage: unknown stage ${describe(name)}; known: ${STAGE_NAMES.join(', ')}`, `${where}.stage`);
+    if (typeof name !== 'string' || !Object.hasOwn(STAGE_SCHEMAS, name)) throw new RecipeError(`${where}.stage: unknown stage ${describe(name)}; known: ${STAGE_NAMES.join(', ')}`, `${where}.stage`);
     const parsed = STAGE_SCHEMAS[name as StageName].safeParse(raw);
     if (!parsed.success) throw firstProblem(parsed.error, data, ['stages', i]);
     return parsed.data as Stage;
@@ -269,8 +282,29 @@ function checkStage(s: Stage, i: number): void {
   }
 }
 
+// Recipes nest a few levels. Much deeper text makes the JSON and YAML parsers and the checks recurse out of stack
+// (and, in the YAML parser, can take the whole process down), so it is refused first: brackets nested deeper than
+// MAX_NESTING, or a line indented (spaces, '-', '?', ':') by more than MAX_INDENT characters.
+const MAX_NESTING = 64;
+const MAX_INDENT = 256;
+const DEEP_INDENT = /^[ \t?:-]{257}/m; // MAX_INDENT + 1
+
+function nestingProblem(text: string): string | undefined {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_NESTING) return `brackets nested more than ${MAX_NESTING} deep`;
+    } else if ((c === 0x5d || c === 0x7d) && depth > 0) depth--;
+  }
+  if (DEEP_INDENT.test(text)) return `a line indented by more than ${MAX_INDENT} characters`;
+  return undefined;
+}
+
 /** Parses a recipe file's text: JSON for *.json, YAML otherwise (YAML also reads JSON). Errors start with the file name. */
 export function parseRecipe(text: string, fileName = 'recipe'): Recipe {
+  const tooDeep = nestingProblem(text);
+  if (tooDeep) throw new RecipeError(`${fileName}: not a recipe: ${tooDeep}`);
   let data: unknown;
   try {
     data = /\.json$/i.test(fileName) ? JSON.parse(text) : parseYaml(text);

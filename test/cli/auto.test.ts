@@ -32,7 +32,7 @@ test('auto: writes the model, a recipe that nnzip compress reproduces, the log a
   assert.equal(readFileSync(again).length, j.chosen.bytes, 'the recipe reproduces the size');
   assert.ok(Math.abs(entries[entries.length - 1].metrics.accuracy - j.chosen.testAccuracy) < 1e-9, 'and the accuracy');
 
-  const resumed = nnzip([...args, '--resume']);
+  const resumed = nnzip([...args, '--resume', '--force']);
   assert.equal(resumed.code, 0, resumed.stderr);
   const k = JSON.parse(resumed.stdout);
   assert.equal(k.chosen.bytes, j.chosen.bytes);

@@ -91,7 +91,7 @@ test('prune: residual blocks, FPGM, Taylor and bn-slim channels, and filter merg
   const resnet = join(dir, 'resnet8.onnx');
   assert.equal(nnzip(['train', '--arch', 'resnet-8', '--data', 'mnist', '--limit', '256', '--test-limit', '100', '--epochs', '1', '--threads', '1', '-o', resnet]).code, 0);
   const run = (args: string[]) => {
-    const r = nnzip(['prune', resnet, ...args, '--threads', '1', '-o', join(dir, 'r.onnx'), '--json']);
+    const r = nnzip(['prune', resnet, ...args, '--threads', '1', '-o', join(dir, 'r.onnx'), '--force', '--json']);
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     const j = JSON.parse(r.stdout);
     assert.ok(j.total.macsAfter < j.total.macsBefore, `${args.join(' ')}: MACs ${j.total.macsBefore} -> ${j.total.macsAfter}`);
